@@ -1,0 +1,36 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  force_conflicts:
+    description:
+      - Objects are written by server-side apply with the field manager C(ambient.mesh), so fields
+        that other managers own are never overwritten; a conflict fails the task and names the other
+        manager and the fields.
+      - Set to V(true) to take those fields over (server-side apply C(force=true)).
+    type: bool
+    default: false
+  concurrency:
+    description:
+      - How many API requests run at once when many objects are read, applied or waited on.
+    type: int
+    default: 8
+  request_budget:
+    description:
+      - Seconds within which requests that fail with 429, 500, 503, 504 or a connection error are
+        retried, with exponential backoff and jitter (a server's Retry-After is honoured).
+    type: int
+    default: 60
+notes:
+  - Check mode asks the API server for a dry run (C(dryRun=All)), so what it reports is what the
+    server would do, admission and schema validation included.
+  - A dry run of every changing object comes first, so a batch the server rejects changes nothing.
+"""

@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apply many objects in one call: LIST the live state, dry-run what changes, then write it.
+
+Reads are one LIST per kind and namespace; an object already as desired costs no request of its
+own; every write is a server-side apply as field manager ambient.mesh, so fields that others own
+survive. A dry run of every changing object comes first, so a configuration the server rejects
+fails the whole batch before anything is written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import (
+    apply_is_noop,
+    changed,
+    object_diff,
+    with_config_hash,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
+
+
+def object_ref(obj):
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if meta.get("namespace"):
+        name = "%s/%s" % (meta["namespace"], name)
+    return "%s %s" % (obj.get("kind"), name)
+
+
+def check_objects(api, objects):
+    """Fail, before any change, on objects that cannot be applied; returns their ResourceTypes."""
+    problems = []
+    types = []
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            problems.append("item %d is not a mapping" % index)
+            types.append(None)
+            continue
+        missing = [f for f in ("apiVersion", "kind") if not obj.get(f)]
+        if not (obj.get("metadata") or {}).get("name"):
+            missing.append("metadata.name")
+        if missing:
+            problems.append("item %d (%s) has no %s" % (index, obj.get("kind") or "?", ", ".join(missing)))
+            types.append(None)
+            continue
+        res = api.resource(obj["apiVersion"], obj["kind"])
+        if res.namespaced and not obj["metadata"].get("namespace"):
+            problems.append("%s is namespaced: set metadata.namespace" % object_ref(obj))
+        types.append(res)
+    if problems:
+        raise AmbientMeshError("cannot apply these objects: " + "; ".join(problems), problems=problems)
+    return types
+
+
+def live_index(api, objects, types, concurrency):
+    """{(apiVersion, kind, namespace, name): live object}, one LIST per kind and namespace."""
+    groups = sorted(set(
+        (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace") if res.namespaced else None)
+        for obj, res in zip(objects, types)
+    ), key=lambda g: tuple(str(p) for p in g))
+    wanted = set(_key(obj, res) for obj, res in zip(objects, types))
+    index = {}
+    for group, items, error in run_concurrently(
+            lambda g: api.list(g[0], g[1], namespace=g[2]), groups, concurrency):
+        if error is not None:
+            raise error
+        for item in items:
+            key = (group[0], group[1], group[2], item["metadata"]["name"])
+            if key in wanted:
+                index[key] = item
+    return index
+
+
+def _key(obj, res):
+    return (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace") if res.namespaced else None,
+            obj["metadata"]["name"])
+
+
+def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
+    """Apply every object; returns one result dict per object, in order.
+
+    Each result: ref, kind, namespace, name, action (created, updated or unchanged),
+    changed, before, after (the object as the server returned it, or would).
+    """
+    objects = [with_config_hash(o) for o in objects]
+    types = check_objects(api, objects)
+    index = live_index(api, objects, types, concurrency)
+
+    results = []
+    pending = []
+    for obj, res in zip(objects, types):
+        live = index.get(_key(obj, res))
+        result = {"ref": object_ref(obj), "kind": obj["kind"], "name": obj["metadata"]["name"],
+                  "namespace": obj["metadata"].get("namespace") if res.namespaced else None,
+                  "before": live, "after": live, "action": "unchanged", "changed": False}
+        results.append(result)
+        if not apply_is_noop(obj, live, api.field_manager):
+            pending.append((obj, result))
+
+    def dry_run(item):
+        return api.apply(item[0], dry_run=True, force=force)
+
+    failures = []
+    for item, answer, error in run_concurrently(dry_run, pending, concurrency):
+        if error is not None:
+            failures.append(error.msg)
+            continue
+        item[1]["after"] = answer
+    if failures:
+        raise AmbientMeshError("the API server rejected %d of %d objects, so none was changed: %s"
+                               % (len(failures), len(objects), "; ".join(failures)), errors=failures)
+
+    to_write = [(obj, result) for obj, result in pending if changed(result["before"], result["after"])]
+    if not check_mode:
+        def write(item):
+            return api.apply(item[0], dry_run=False, force=force)
+
+        for item, answer, error in run_concurrently(write, to_write, concurrency):
+            if error is not None:
+                failures.append(error.msg)
+                continue
+            item[1]["after"] = answer
+        if failures:
+            raise AmbientMeshError("%d of %d writes failed (run again to converge): %s"
+                                   % (len(failures), len(to_write), "; ".join(failures)), errors=failures)
+    for _obj, result in to_write:
+        result["changed"] = True
+        result["action"] = "created" if result["before"] is None else "updated"
+    return results
+
+
+def summarize(results, diff=False):
+    """The module-facing part of apply results."""
+    out = []
+    for result in results:
+        item = dict((k, result[k]) for k in ("ref", "kind", "namespace", "name", "action", "changed"))
+        if diff:
+            item["diff"] = object_diff(result["before"], result["after"])
+        out.append(item)
+    return out

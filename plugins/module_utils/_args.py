@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared argument specs, each documented by the doc fragment of the same name."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from copy import deepcopy
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
+)
+
+# Documented by ambient.mesh.wait.
+WAIT_ARG_SPEC = dict(
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=120),
+)
+
+# Documented by ambient.mesh.apply.
+APPLY_ARG_SPEC = dict(
+    force_conflicts=dict(type="bool", default=False),
+    concurrency=dict(type="int", default=8),
+    request_budget=dict(type="int", default=60),
+)
+
+
+def argument_spec(*specs):
+    """The kubernetes.core auth options plus the given specs, each deep-copied."""
+    out = deepcopy(AUTH_ARG_SPEC)
+    for spec in specs:
+        out.update(deepcopy(spec))
+    return out

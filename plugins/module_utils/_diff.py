@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure functions on objects: server-managed fields, field ownership, the applied-config hash."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import hashlib
+import json
+
+CONFIG_HASH_ANNOTATION = "ambient.mesh/config-hash"
+
+_SERVER_METADATA = ("resourceVersion", "managedFields", "uid", "creationTimestamp", "generation",
+                    "selfLink", "deletionGracePeriodSeconds")
+_UNOWNED = frozenset([
+    ("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace"),
+])
+
+
+def strip_server_fields(obj):
+    """A copy without what the server manages: status, versions, uid, timestamps, managedFields."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata") or {}
+    for field in _SERVER_METADATA:
+        meta.pop(field, None)
+    annotations = meta.get("annotations")
+    if annotations is not None:
+        annotations.pop(CONFIG_HASH_ANNOTATION, None)
+        if not annotations:
+            meta.pop("annotations")
+    return out
+
+
+def object_diff(before, after):
+    """Ansible's diff dict for one object; {} stands for an absent object."""
+    return {"before": strip_server_fields(before) or {}, "after": strip_server_fields(after) or {}}
+
+
+def changed(before, after):
+    return strip_server_fields(before) != strip_server_fields(after)
+
+
+def leaf_paths(obj, prefix=()):
+    """Paths of the fields a server-side apply of obj claims (maps granular, lists atomic)."""
+    out = set()
+    for key, val in (obj or {}).items():
+        path = prefix + (key,)
+        if path in _UNOWNED:
+            continue
+        if isinstance(val, dict) and val:
+            out |= leaf_paths(val, path)
+        else:
+            out.add(path)
+    return out
+
+
+def _paths_from_fields_v1(tree, prefix=()):
+    out = set()
+    for key, sub in (tree or {}).items():
+        if not key.startswith("f:"):
+            continue
+        path = prefix + (key[2:],)
+        if sub and any(k.startswith("f:") for k in sub):
+            out |= _paths_from_fields_v1(sub, path)
+        else:
+            out.add(path)
+    return out
+
+
+def owned_paths(obj, manager):
+    """The fields `manager` owns through server-side apply, from metadata.managedFields."""
+    out = set()
+    for entry in (obj or {}).get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+            out |= _paths_from_fields_v1(entry.get("fieldsV1"))
+    return out
+
+
+def config_hash(desired):
+    """A stable digest of an apply configuration (without the hash annotation itself)."""
+    body = strip_server_fields(desired)
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()[:32]
+
+
+def with_config_hash(desired):
+    out = copy.deepcopy(desired)
+    out.setdefault("metadata", {}).setdefault("annotations", {})[CONFIG_HASH_ANNOTATION] = config_hash(desired)
+    return out
+
+
+def _get(obj, path):
+    for part in path:
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+_MISSING = object()
+
+
+def apply_is_noop(desired, live, manager):
+    """True when applying `desired` (with its hash annotation) would change nothing in `live`.
+
+    Exact without a request: the live object carries the hash of the same configuration,
+    `manager` still owns exactly the fields it claims (anyone who changed one took it over),
+    and every non-list field still holds the applied value. Lists are covered by the hash and
+    by ownership, since the server may fill in defaults inside them.
+    """
+    if live is None:
+        return False
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    wanted = (desired.get("metadata") or {}).get("annotations", {}).get(CONFIG_HASH_ANNOTATION)
+    if wanted is None or annotations.get(CONFIG_HASH_ANNOTATION) != wanted:
+        return False
+    claimed = leaf_paths(desired)
+    if owned_paths(live, manager) != claimed:
+        return False
+    for path in claimed:
+        value = _get(desired, path)
+        if isinstance(value, list):
+            continue
+        if _get(live, path) != value:
+            return False
+    return True

@@ -1,0 +1,305 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Kubernetes API client of the collection.
+
+Built on kubernetes.core's client creation (auth options, K8S_AUTH_* variables, kubeconfig,
+impersonation, proxies). On top of it: discovery that sees CRDs created a moment ago, server-side
+apply with the field manager ``ambient.mesh``, dryRun=All for check mode, LIST with selectors,
+and retries with backoff on 429/5xx/connection errors within a time budget.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._retry import (
+    RETRYABLE_STATUS,
+    Budget,
+    call_with_retries,
+    retry_after_seconds,
+)
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+    from kubernetes.dynamic.exceptions import DynamicApiError
+    import urllib3.exceptions
+
+    HAS_KUBERNETES = True
+    CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError)
+except ImportError:
+    HAS_KUBERNETES = False
+    CONNECTION_ERRORS = (ConnectionError,)
+
+    class DynamicApiError(Exception):
+        pass
+
+    class CoreException(Exception):
+        pass
+
+
+FIELD_MANAGER = "ambient.mesh"
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+class ResourceType(object):
+    """What discovery says about one kind at one group/version."""
+
+    def __init__(self, group, version, plural, kind, namespaced, subresources=()):
+        self.group = group
+        self.version = version
+        self.plural = plural
+        self.kind = kind
+        self.namespaced = namespaced
+        self.subresources = frozenset(subresources)
+
+    @property
+    def api_version(self):
+        return "%s/%s" % (self.group, self.version) if self.group else self.version
+
+    def path(self, namespace=None, name=None, subresource=None):
+        base = "/apis/%s/%s" % (self.group, self.version) if self.group else "/api/%s" % self.version
+        if self.namespaced and namespace:
+            base += "/namespaces/%s" % namespace
+        base += "/" + self.plural
+        if name:
+            base += "/" + name
+        if subresource:
+            base += "/" + subresource
+        return base
+
+
+def split_api_version(api_version):
+    if "/" in api_version:
+        group, version = api_version.split("/", 1)
+        return group, version
+    return "", api_version
+
+
+def status_of(exc):
+    return getattr(exc, "status", None)
+
+
+def _status_body(exc):
+    try:
+        return json.loads(exc.body)
+    except (TypeError, ValueError, AttributeError):
+        return {}
+
+
+def api_error(exc, action):
+    """An AmbientMeshError carrying the API server's own Status message."""
+    body = _status_body(exc)
+    status = status_of(exc)
+    message = body.get("message") or getattr(exc, "summary", lambda: str(exc))()
+    details = body.get("details") or {}
+    causes = details.get("causes") or []
+    text = "%s failed: %s %s: %s" % (action, status, body.get("reason") or getattr(exc, "reason", ""), message)
+    if status == 409 and any(c.get("reason") == "FieldManagerConflict" for c in causes):
+        owners = sorted(set(c.get("message", "") for c in causes))
+        fields = [c.get("field") for c in causes]
+        text = ("%s failed: fields %s are owned by another field manager (%s); set force_conflicts: true to "
+                "take them over, or leave them to their owner" % (action, ", ".join(fields), "; ".join(owners)))
+    return AmbientMeshError(text, status=status, reason=body.get("reason"), causes=causes)
+
+
+class KubeApi(object):
+    """One module run's view of the API server."""
+
+    def __init__(self, module, budget_seconds=60, field_manager=FIELD_MANAGER):
+        if not HAS_KUBERNETES:
+            raise AmbientMeshError("the kubernetes Python library is required on the host that runs this module: "
+                                   "pip install kubernetes")
+        try:
+            self._client = get_api_client(module=module).client
+        except CoreException as exc:
+            raise AmbientMeshError("cannot connect to Kubernetes: %s" % exc)
+        self.field_manager = field_manager
+        self.budget = Budget(budget_seconds)
+        self._discovered = {}
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    # ---- transport ---------------------------------------------------------------------
+    @staticmethod
+    def _classify(exc):
+        if isinstance(exc, DynamicApiError) and status_of(exc) in RETRYABLE_STATUS:
+            return retry_after_seconds(getattr(exc, "headers", None)) or 0
+        if isinstance(exc, CONNECTION_ERRORS):
+            return 0
+        return None
+
+    def request(self, method, path, body=None, content_type=None, query=None, action=None):
+        """The decoded JSON answer; DynamicApiError for an error status after retries."""
+        params = {"serializer": lambda _client, data: data, "query_params": list((query or {}).items())}
+        if content_type:
+            params["content_type"] = content_type
+
+        def send():
+            self.requests += 1
+            return self._client.request(method, path, body=body, **params)
+
+        try:
+            return call_with_retries(send, self._classify, self.budget)
+        except CONNECTION_ERRORS as exc:
+            raise AmbientMeshError("%s failed: cannot reach the Kubernetes API server: %s"
+                                   % (action or "%s %s" % (method, path), exc))
+
+    # ---- discovery ---------------------------------------------------------------------
+    def _group_version(self, group, version, refresh=False):
+        key = (group, version)
+        with self._lock:
+            if key in self._discovered and not refresh:
+                return self._discovered[key]
+        path = "/apis/%s/%s" % (group, version) if group else "/api/%s" % version
+        try:
+            doc = self.request("GET", path, action="discovery of %s" % path)
+        except DynamicApiError as exc:
+            if status_of(exc) != 404:
+                raise api_error(exc, "discovery of %s" % path)
+            doc = {"resources": []}
+        found = {}
+        subresources = {}
+        for entry in doc.get("resources", []):
+            name = entry["name"]
+            if "/" in name:
+                base, sub = name.split("/", 1)
+                subresources.setdefault(base, set()).add(sub)
+                continue
+            found[entry["kind"]] = (name, entry.get("namespaced", False))
+        types = dict(
+            (kind, ResourceType(group, version, plural, kind, namespaced, subresources.get(plural, ())))
+            for kind, (plural, namespaced) in found.items()
+        )
+        with self._lock:
+            self._discovered[key] = types
+        return types
+
+    def resource(self, api_version, kind, required=True):
+        """The ResourceType of a kind; asks the server again before saying it is not served."""
+        group, version = split_api_version(api_version)
+        types = self._group_version(group, version)
+        if kind not in types:
+            types = self._group_version(group, version, refresh=True)
+        if kind not in types:
+            if not required:
+                return None
+            raise AmbientMeshError(
+                "%s %s is not served by this cluster: install its CustomResourceDefinition first "
+                "(for Gateway API kinds, the ambient.mesh.gateway_api_crds module)" % (api_version, kind))
+        return types[kind]
+
+    def forget(self, api_version):
+        """Drop what discovery knows of a group/version (after its CRDs changed)."""
+        with self._lock:
+            self._discovered.pop(split_api_version(api_version), None)
+
+    # ---- reads -------------------------------------------------------------------------
+    def get(self, api_version, kind, name, namespace=None):
+        res = self.resource(api_version, kind)
+        try:
+            return self.request("GET", res.path(namespace, name))
+        except DynamicApiError as exc:
+            if status_of(exc) == 404:
+                return None
+            raise api_error(exc, "get %s %s" % (kind, _ref(namespace, name)))
+
+    def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None, required=True):
+        """Every object of a kind (in a namespace, or all), following pagination."""
+        res = self.resource(api_version, kind, required=required)
+        if res is None:
+            return []
+        items = []
+        query = {"limit": 500}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        while True:
+            try:
+                doc = self.request("GET", res.path(namespace), query=query)
+            except DynamicApiError as exc:
+                raise api_error(exc, "list %s" % kind)
+            for item in doc.get("items") or []:
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            query["continue"] = token
+
+    # ---- writes ------------------------------------------------------------------------
+    def apply(self, obj, dry_run=False, force=False, subresource=None):
+        """Server-side apply of obj as field manager ambient.mesh; the object the server returns."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata") or {}
+        query = {"fieldManager": self.field_manager}
+        if force:
+            query["force"] = "true"
+        if dry_run:
+            query["dryRun"] = "All"
+        action = "apply %s %s" % (obj["kind"], _ref(meta.get("namespace"), meta.get("name")))
+        try:
+            return self.request("PATCH", res.path(meta.get("namespace"), meta.get("name"), subresource),
+                                body=json.dumps(obj), content_type=APPLY_PATCH, query=query, action=action)
+        except DynamicApiError as exc:
+            raise api_error(exc, action)
+
+    def patch(self, api_version, kind, name, patch, namespace=None, patch_type=MERGE_PATCH, dry_run=False):
+        res = self.resource(api_version, kind)
+        query = {"fieldManager": self.field_manager}
+        if dry_run:
+            query["dryRun"] = "All"
+        action = "patch %s %s" % (kind, _ref(namespace, name))
+        try:
+            return self.request("PATCH", res.path(namespace, name), body=patch, content_type=patch_type,
+                                query=query, action=action)
+        except DynamicApiError as exc:
+            raise api_error(exc, action)
+
+    def delete(self, api_version, kind, name, namespace=None, dry_run=False):
+        """The deleted object, or None when it was already gone."""
+        res = self.resource(api_version, kind)
+        query = {"dryRun": "All"} if dry_run else {}
+        action = "delete %s %s" % (kind, _ref(namespace, name))
+        try:
+            return self.request("DELETE", res.path(namespace, name), query=query, action=action)
+        except DynamicApiError as exc:
+            if status_of(exc) == 404:
+                return None
+            raise api_error(exc, action)
+
+    def server_version(self):
+        try:
+            return self.request("GET", "/version", action="GET /version")
+        except DynamicApiError as exc:
+            raise api_error(exc, "GET /version")
+
+
+def run_concurrently(func, items, workers):
+    """[(item, result, error)] in the order of items, at most `workers` calls at a time."""
+    items = list(items)
+    if not items:
+        return []
+
+    def call(item):
+        try:
+            return item, func(item), None
+        except AmbientMeshError as exc:
+            return item, None, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
+        return list(pool.map(call, items))
+
+
+def _ref(namespace, name):
+    return "%s/%s" % (namespace, name) if namespace else str(name)

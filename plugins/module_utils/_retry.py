@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Retries with exponential backoff and full jitter, within a time budget."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import random
+import time
+
+RETRYABLE_STATUS = frozenset((429, 500, 503, 504))
+
+
+def backoff_delay(attempt, retry_after=None, base=0.2, cap=10.0, rand=random.random):
+    """Seconds to wait before retry number `attempt` (1-based).
+
+    A server's Retry-After wins; otherwise full jitter over an exponential window.
+    """
+    if retry_after is not None and retry_after >= 0:
+        return min(float(retry_after), cap)
+    return rand() * min(cap, base * (2 ** (attempt - 1)))
+
+
+def retry_after_seconds(headers):
+    """The Retry-After header of a response, in seconds, or None."""
+    if not headers:
+        return None
+    for key, value in dict(headers).items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class Budget(object):
+    """A deadline shared by every retry of one module run."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self._clock = clock
+        self.deadline = clock() + seconds
+
+    def left(self):
+        return self.deadline - self._clock()
+
+
+def call_with_retries(func, classify, budget, sleep=time.sleep):
+    """Call func() until it succeeds, classify(exc) says "no retry", or the budget runs out.
+
+    classify(exc) returns None (do not retry) or the Retry-After seconds (0 for none given).
+    """
+    attempt = 0
+    while True:
+        try:
+            return func()
+        except Exception as exc:  # classify() decides what is retryable
+            retry_after = classify(exc)
+            if retry_after is None:
+                raise
+            attempt += 1
+            delay = backoff_delay(attempt, retry_after if retry_after > 0 else None)
+            if budget.left() <= delay:
+                raise
+            sleep(delay)

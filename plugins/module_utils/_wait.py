@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting on status conditions, top-level (status.conditions) or per parent (status.parents[])."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+
+
+def find_condition(conditions, cond_type):
+    for cond in conditions or []:
+        if cond.get("type") == cond_type:
+            return cond
+    return None
+
+
+def condition_state(obj, cond_type, status="True", parent=None):
+    """(met, condition) for one object.
+
+    A condition counts only when its observedGeneration (when given) has caught up with
+    metadata.generation. With `parent`, the condition is looked up in status.parents[] whose
+    parentRef matches every key given in `parent` (name, kind, namespace, port, ...).
+    """
+    generation = (obj.get("metadata") or {}).get("generation")
+    status_doc = obj.get("status") or {}
+    if parent is None:
+        lists = [status_doc.get("conditions")]
+    else:
+        lists = [p.get("conditions") for p in status_doc.get("parents") or []
+                 if all((p.get("parentRef") or {}).get(k) == v for k, v in parent.items())]
+    best = None
+    for conditions in lists:
+        cond = find_condition(conditions, cond_type)
+        if cond is None:
+            continue
+        best = cond
+        observed = cond.get("observedGeneration")
+        fresh = observed is None or generation is None or observed >= generation
+        if fresh and str(cond.get("status")) == str(status):
+            return True, cond
+    return False, best
+
+
+def describe(cond):
+    if cond is None:
+        return "not reported yet"
+    text = "%s=%s" % (cond.get("type"), cond.get("status"))
+    if cond.get("reason"):
+        text += " (%s)" % cond["reason"]
+    if cond.get("message"):
+        text += ": %s" % cond["message"]
+    return text
+
+
+def wait_for(read, predicate, timeout, what, sleep=time.sleep, clock=time.monotonic, interval=0.5):
+    """Poll read() until predicate(obj) gives (True, info); fail after `timeout` seconds with info."""
+    deadline = clock() + timeout
+    delay = min(interval, 0.1)
+    while True:
+        obj = read()
+        met, info = predicate(obj) if obj is not None else (False, "the object does not exist")
+        if met:
+            return obj
+        if clock() >= deadline:
+            raise AmbientMeshError("timed out after %ss waiting for %s: %s" % (timeout, what, info),
+                                   waited_for=what, last_seen=info)
+        sleep(min(delay, max(0.0, deadline - clock())))
+        delay = min(delay * 2, interval * 4)
+
+
+def wait_for_condition(api, api_version, kind, name, cond_type, timeout, namespace=None, status="True", parent=None):
+    """Wait until one object has the condition; returns the object."""
+    what = "%s %s to have %s=%s" % (kind, "%s/%s" % (namespace, name) if namespace else name, cond_type, status)
+
+    def predicate(obj):
+        met, cond = condition_state(obj, cond_type, status, parent)
+        return met, describe(cond)
+
+    return wait_for(lambda: api.get(api_version, kind, name, namespace), predicate, timeout, what)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Sets up everything the collection needs on this machine, idempotently:
+#   .venv            Python 3.11 + ansible-core 2.19 (the main leg; runs the demo and the tests)
+#   .venv-latest     Python 3.13 + the newest ansible-core (the second test leg); only with --all-legs
+#   .cache/collections/ansible_collections/{ambient/mesh -> this repo, kubernetes/core}
+# kubernetes.core comes from the "ansible" package on PyPI (Galaxy may be unreachable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+PY311=${PY311:-$(command -v python3.11 || echo /root/.pyenv/versions/3.11.7/bin/python3.11)}
+PY313=${PY313:-$(command -v python3.13 || echo /root/.pyenv/versions/3.13.0/bin/python3.13)}
+ANSIBLE_CORE_MAIN=${ANSIBLE_CORE_MAIN:-2.19.14}
+ANSIBLE_CORE_LATEST=${ANSIBLE_CORE_LATEST:-2.21.5}
+ANSIBLE_BUNDLE=${ANSIBLE_BUNDLE:-12.3.0}   # the "ansible" package whose kubernetes.core we use
+
+make_venv() {  # dir python ansible-core-version
+  local dir=$1 py=$2 core=$3
+  if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "import ansible, kmock" 2>/dev/null \
+     || [ "$("$dir/bin/python" -c 'import ansible.release as r; print(r.__version__)')" != "$core" ]; then
+    echo "== creating $dir ($("$py" --version), ansible-core $core)"
+    "$py" -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check --upgrade pip
+  fi
+  "$dir/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" -r requirements-test.txt
+}
+
+make_venv .venv "$PY311" "$ANSIBLE_CORE_MAIN"
+if [ "${1:-}" = "--all-legs" ]; then
+  make_venv .venv-latest "$PY313" "$ANSIBLE_CORE_LATEST"
+fi
+
+COLL=.cache/collections/ansible_collections
+mkdir -p "$COLL/ambient"
+ln -sfn "$ROOT" "$COLL/ambient/mesh"
+if [ ! -f "$COLL/kubernetes/core/MANIFEST.json" ]; then
+  echo "== fetching kubernetes.core from ansible==$ANSIBLE_BUNDLE (PyPI)"
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps "ansible==$ANSIBLE_BUNDLE" -d "$tmp"
+  .venv/bin/python - "$tmp"/ansible-*.whl "$COLL" <<'PY'
+import sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+prefix = "ansible_collections/kubernetes/core/"
+with zipfile.ZipFile(wheel) as zf:
+    for name in zf.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = dest + "/" + name[len("ansible_collections/"):]
+            import os
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with zf.open(name) as src, open(target, "wb") as out:
+                out.write(src.read())
+PY
+  rm -rf "$tmp"
+fi
+echo "== ready: .venv ($(.venv/bin/ansible --version | head -1)), kubernetes.core $(.venv/bin/python -c "import json;print(json.load(open('$COLL/kubernetes/core/MANIFEST.json'))['collection_info']['version'])")"

@@ -1,0 +1,156 @@
+"""The resources the test server serves: built-in kinds and CustomResourceDefinitions."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    singular: str = ""
+    short_names: list = field(default_factory=list)
+    status_subresource: bool = False
+    schema: dict | None = None  # openAPIV3Schema of a CRD version; None for built-ins
+    crd_name: str | None = None  # set for resources that come from a CRD
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def verbs(self) -> list:
+        return ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+def _builtin(group, version, plural, kind, namespaced, status=False, short=()):
+    return Resource(group, version, plural, kind, namespaced, singular=kind.lower(),
+                    short_names=list(short), status_subresource=status)
+
+
+BUILTINS = [
+    _builtin("", "v1", "namespaces", "Namespace", False, status=True, short=["ns"]),
+    _builtin("", "v1", "services", "Service", True, status=True, short=["svc"]),
+    _builtin("", "v1", "pods", "Pod", True, status=True, short=["po"]),
+    _builtin("", "v1", "serviceaccounts", "ServiceAccount", True, short=["sa"]),
+    _builtin("", "v1", "configmaps", "ConfigMap", True, short=["cm"]),
+    _builtin("", "v1", "secrets", "Secret", True),
+    _builtin("apps", "v1", "deployments", "Deployment", True, status=True, short=["deploy"]),
+    _builtin("apps", "v1", "daemonsets", "DaemonSet", True, status=True, short=["ds"]),
+    _builtin("apps", "v1", "statefulsets", "StatefulSet", True, status=True, short=["sts"]),
+    _builtin("apps", "v1", "replicasets", "ReplicaSet", True, status=True, short=["rs"]),
+    _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
+             False, status=True, short=["crd", "crds"]),
+    _builtin("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+             "ValidatingAdmissionPolicy", False, status=True),
+    _builtin("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
+             "ValidatingAdmissionPolicyBinding", False),
+]
+
+_VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple:
+    """kube-apiserver's version order: GA > beta > alpha, higher numbers first; others last."""
+    m = _VERSION_RE.match(version)
+    if not m:
+        return (0, 0, 0, version)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    rank = {None: 3, "beta": 2, "alpha": 1}[stage]
+    return (rank, major, minor, "")
+
+
+def resources_from_crd(crd: dict) -> list:
+    """One Resource per served version of a CRD."""
+    spec = crd.get("spec", {})
+    names = spec.get("names", {})
+    subresources_default = spec.get("subresources") or {}
+    out = []
+    for ver in spec.get("versions", []):
+        if not ver.get("served", True):
+            continue
+        subresources = ver.get("subresources", subresources_default) or {}
+        out.append(Resource(
+            group=spec["group"],
+            version=ver["name"],
+            plural=names["plural"],
+            kind=names["kind"],
+            namespaced=spec.get("scope") == "Namespaced",
+            singular=names.get("singular", names["kind"].lower()),
+            short_names=list(names.get("shortNames", [])),
+            status_subresource="status" in subresources,
+            schema=(ver.get("schema") or {}).get("openAPIV3Schema"),
+            crd_name=crd["metadata"]["name"],
+        ))
+    return out
+
+
+class Catalog:
+    """Every served group/version/resource; CRDs come and go at run time."""
+
+    def __init__(self) -> None:
+        self._by_gvr: dict[tuple, Resource] = {}
+        for res in BUILTINS:
+            self.add(res)
+
+    def add(self, res: Resource) -> None:
+        self._by_gvr[(res.group, res.version, res.plural)] = res
+
+    def set_crd(self, crd: dict) -> None:
+        self.drop_crd(crd["metadata"]["name"])
+        for res in resources_from_crd(crd):
+            self.add(res)
+
+    def drop_crd(self, crd_name: str) -> None:
+        for key in [k for k, r in self._by_gvr.items() if r.crd_name == crd_name]:
+            del self._by_gvr[key]
+
+    def get(self, group: str, version: str, plural: str) -> Resource | None:
+        return self._by_gvr.get((group, version, plural))
+
+    def by_kind(self, api_version: str, kind: str) -> Resource | None:
+        for res in self._by_gvr.values():
+            if res.api_version == api_version and res.kind == kind:
+                return res
+        return None
+
+    def groups(self) -> dict[str, list[str]]:
+        """group -> versions, preferred first."""
+        out: dict[str, set] = {}
+        for res in self._by_gvr.values():
+            out.setdefault(res.group, set()).add(res.version)
+        return {g: sorted(v, key=version_priority, reverse=True) for g, v in out.items()}
+
+    def in_group_version(self, group: str, version: str) -> list[Resource]:
+        return [r for r in self._by_gvr.values() if r.group == group and r.version == version]
+
+    def storage_schema(self, group: str, plural: str) -> dict | None:
+        for res in self._by_gvr.values():
+            if res.group == group and res.plural == plural and res.schema is not None:
+                return res.schema
+        return None
+
+
+def discovery_entry(res: Resource) -> list[dict[str, Any]]:
+    entry = {
+        "name": res.plural,
+        "singularName": res.singular,
+        "namespaced": res.namespaced,
+        "kind": res.kind,
+        "verbs": res.verbs,
+    }
+    if res.short_names:
+        entry["shortNames"] = res.short_names
+    out = [entry]
+    if res.status_subresource:
+        out.append({"name": f"{res.plural}/status", "singularName": "", "namespaced": res.namespaced,
+                    "kind": res.kind, "verbs": ["get", "patch", "update"]})
+    return out
