@@ -1,0 +1,247 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Known ambient misconfigurations, found in a snapshot of the cluster (pure functions)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DATAPLANE_MODE = "istio.io/dataplane-mode"
+USE_WAYPOINT = "istio.io/use-waypoint"
+USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace"
+WAYPOINT_FOR = "istio.io/waypoint-for"
+WAYPOINT_CLASS = "istio-waypoint"
+
+# Which istio.io/waypoint-for values can serve what a use-waypoint label is put on.
+SERVES = {
+    "Service": ("service", "all"),
+    "Namespace": ("service", "workload", "all"),
+}
+
+
+def labels_of(obj):
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def ref(obj):
+    meta = obj.get("metadata") or {}
+    if meta.get("namespace"):
+        return "%s %s/%s" % (obj.get("kind"), meta["namespace"], meta.get("name"))
+    return "%s %s" % (obj.get("kind"), meta.get("name"))
+
+
+def waypoint_for(gateway):
+    return labels_of(gateway).get(WAYPOINT_FOR, "service")
+
+
+def is_waypoint(gateway):
+    return (gateway.get("spec") or {}).get("gatewayClassName") == WAYPOINT_CLASS
+
+
+class Snapshot(object):
+    """Indexes over the objects read from the cluster."""
+
+    def __init__(self, namespaces=(), services=(), gateways=(), httproutes=(), virtualservices=()):
+        self.namespaces = dict((n["metadata"]["name"], n) for n in namespaces)
+        self.services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in services)
+        self.waypoints = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
+                              for g in gateways if is_waypoint(g))
+        self.httproutes = list(httproutes)
+        self.virtualservices = list(virtualservices)
+
+    def ambient(self, namespace):
+        return labels_of(self.namespaces.get(namespace, {})).get(DATAPLANE_MODE) == "ambient"
+
+    def binding(self, service):
+        """(waypoint namespace, waypoint name, the object carrying the label) or None for a Service."""
+        ns = service["metadata"]["namespace"]
+        for holder in (service, self.namespaces.get(ns, {})):
+            lbl = labels_of(holder)
+            if USE_WAYPOINT in lbl:
+                if lbl[USE_WAYPOINT] == "none":
+                    return None
+                return lbl.get(USE_WAYPOINT_NAMESPACE, ns), lbl[USE_WAYPOINT], holder
+        return None
+
+    def serving_waypoint(self, service):
+        """The waypoint Gateway that serves a Service's traffic, or None."""
+        bound = self.binding(service)
+        if bound is None:
+            return None
+        gateway = self.waypoints.get((bound[0], bound[1]))
+        if gateway is None or waypoint_for(gateway) not in SERVES["Service"]:
+            return None
+        return gateway
+
+
+def _finding(code, severity, obj, message, fix):
+    return {"code": code, "severity": severity, "object": ref(obj) if isinstance(obj, dict) else obj,
+            "message": message, "fix": fix}
+
+
+def service_for_host(host, namespace, snapshot):
+    """The (namespace, name) of the Service a VirtualService host names, when it is one."""
+    if not host or "*" in host:
+        return None
+    parts = host.split(".")
+    if len(parts) > 2 and parts[2:] not in (["svc"], ["svc", "cluster", "local"]):
+        return None
+    key = (parts[1] if len(parts) > 1 else namespace, parts[0])
+    return key if key in snapshot.services else None
+
+
+def vs_is_split(vs):
+    """True when a VirtualService routes by weight or by subset (which needs L7)."""
+    for route in (vs.get("spec") or {}).get("http") or []:
+        destinations = route.get("route") or []
+        if len(destinations) > 1 or any((d.get("destination") or {}).get("subset") for d in destinations):
+            return True
+    return False
+
+
+def vs_applies_to_mesh(vs):
+    gateways = (vs.get("spec") or {}).get("gateways")
+    return not gateways or "mesh" in gateways
+
+
+def route_service_parents(route):
+    ns = route["metadata"]["namespace"]
+    out = []
+    for parent in (route.get("spec") or {}).get("parentRefs") or []:
+        if parent.get("kind") == "Service" and parent.get("group", "") in ("", "core"):
+            out.append((parent.get("namespace", ns), parent["name"]))
+    return out
+
+
+def find_misconfigurations(snapshot):
+    findings = []
+    findings += _sidecar_and_ambient(snapshot)
+    findings += _bad_bindings(snapshot)
+    findings += _vs_splits_without_waypoint(snapshot)
+    findings += _routes_without_waypoint(snapshot)
+    findings += _vs_and_route_on_same_service(snapshot)
+    return findings
+
+
+def _sidecar_and_ambient(snapshot):
+    out = []
+    for name, ns in sorted(snapshot.namespaces.items()):
+        lbl = labels_of(ns)
+        if lbl.get(DATAPLANE_MODE) == "ambient" and (lbl.get("istio-injection") == "enabled" or "istio.io/rev" in lbl):
+            which = "istio-injection=enabled" if lbl.get("istio-injection") == "enabled" else "istio.io/rev"
+            out.append(_finding(
+                "SIDECAR_AND_AMBIENT", "warning", ns,
+                "namespace %s has both %s (sidecars) and %s=ambient; pods keep their sidecars and "
+                "ambient capture is skipped for them" % (name, which, DATAPLANE_MODE),
+                "remove %s from namespace %s and restart its workloads (ambient.mesh.ambient_namespace with "
+                "migrate_sidecars: true does this in the documented order)" % (which.split("=")[0], name)))
+    return out
+
+
+def _bad_bindings(snapshot):
+    out = []
+    holders = [("Namespace", n) for _k, n in sorted(snapshot.namespaces.items())]
+    holders += [("Service", s) for _k, s in sorted(snapshot.services.items())]
+    for kind, obj in holders:
+        lbl = labels_of(obj)
+        name = lbl.get(USE_WAYPOINT)
+        if not name or name == "none":
+            continue
+        own_ns = obj["metadata"].get("namespace") or obj["metadata"]["name"]
+        wp_ns = lbl.get(USE_WAYPOINT_NAMESPACE, own_ns)
+        gateway = snapshot.waypoints.get((wp_ns, name))
+        if gateway is None:
+            out.append(_finding(
+                "WAYPOINT_NOT_FOUND", "error", obj,
+                "%s %s has %s=%s but namespace %s has no waypoint named %s; its traffic gets no L7 processing"
+                % (kind, obj["metadata"]["name"], USE_WAYPOINT, name, wp_ns, name),
+                "create the waypoint (ambient.mesh.waypoint name=%s namespace=%s) or fix the label" % (name, wp_ns)))
+            continue
+        serves = waypoint_for(gateway)
+        if serves not in SERVES[kind]:
+            out.append(_finding(
+                "WAYPOINT_WRONG_TYPE", "error", obj,
+                "%s %s uses waypoint %s/%s, whose %s=%s cannot serve a %s"
+                % (kind, obj["metadata"]["name"], wp_ns, name, WAYPOINT_FOR, serves, kind),
+                "set %s to %s on waypoint %s/%s, or bind a waypoint that serves it"
+                % (WAYPOINT_FOR, " or ".join(SERVES[kind][:1] + ("all",)), wp_ns, name)))
+    return out
+
+
+def _vs_splits_without_waypoint(snapshot):
+    out = []
+    for vs in snapshot.virtualservices:
+        ns = vs["metadata"]["namespace"]
+        if not vs_is_split(vs) or not vs_applies_to_mesh(vs):
+            continue
+        for host in (vs.get("spec") or {}).get("hosts") or []:
+            key = service_for_host(host, ns, snapshot)
+            if key is None or not snapshot.ambient(key[0]):
+                continue
+            if snapshot.serving_waypoint(snapshot.services[key]) is None:
+                out.append(_finding(
+                    "VS_SPLIT_WITHOUT_WAYPOINT", "error", vs,
+                    "VirtualService %s/%s splits traffic to Service %s/%s, which no waypoint serves: in ambient "
+                    "mode the split is ignored and traffic is spread over all endpoints (the 95/5 that comes "
+                    "out ~50/50)" % (ns, vs["metadata"]["name"], key[0], key[1]),
+                    "deploy a waypoint for namespace %s (ambient.mesh.waypoint) and express the split as an "
+                    "HTTPRoute on the Service with per-version Services as backends (ambient.mesh.traffic_split)"
+                    % key[0]))
+    return out
+
+
+def _resolved_waypoints_message(route, parent_key):
+    for parent in (route.get("status") or {}).get("parents") or []:
+        pref = parent.get("parentRef") or {}
+        if (pref.get("namespace", route["metadata"]["namespace"]), pref.get("name")) != parent_key:
+            continue
+        for cond in parent.get("conditions") or []:
+            if cond.get("type") == "ResolvedWaypoints":
+                return cond.get("message")
+    return None
+
+
+def _routes_without_waypoint(snapshot):
+    out = []
+    for route in snapshot.httproutes:
+        for key in route_service_parents(route):
+            service = snapshot.services.get(key)
+            message = _resolved_waypoints_message(route, key)
+            no_waypoint = service is None or snapshot.serving_waypoint(service) is None
+            if message and "no waypoint" in message.lower():
+                no_waypoint = True
+            if no_waypoint:
+                out.append(_finding(
+                    "HTTPROUTE_WITHOUT_WAYPOINT", "error", route,
+                    "HTTPRoute %s/%s is attached to Service %s/%s, which no waypoint serves, so its rules "
+                    "(weights, matches, filters) are not applied%s"
+                    % (route["metadata"]["namespace"], route["metadata"]["name"], key[0], key[1],
+                       " (istiod: %s)" % message if message else ""),
+                    "deploy a waypoint and label namespace %s or the Service with %s (ambient.mesh.waypoint "
+                    "with enroll)" % (key[0], USE_WAYPOINT)))
+    return out
+
+
+def _vs_and_route_on_same_service(snapshot):
+    routed = {}
+    for route in snapshot.httproutes:
+        for key in route_service_parents(route):
+            routed.setdefault(key, []).append(route)
+    out = []
+    for vs in snapshot.virtualservices:
+        if not vs_applies_to_mesh(vs):
+            continue
+        ns = vs["metadata"]["namespace"]
+        for host in (vs.get("spec") or {}).get("hosts") or []:
+            key = service_for_host(host, ns, snapshot)
+            if key is None or key not in routed:
+                continue
+            names = ", ".join("%s/%s" % (r["metadata"]["namespace"], r["metadata"]["name"]) for r in routed[key])
+            out.append(_finding(
+                "VS_AND_HTTPROUTE_SAME_SERVICE", "error", vs,
+                "VirtualService %s/%s and HTTPRoute %s both route Service %s/%s; Istio does not support mixing "
+                "them for one Service and the result is undefined" % (ns, vs["metadata"]["name"], names, key[0], key[1]),
+                "keep one: move the VirtualService's rules into the HTTPRoute (faults excepted), or remove "
+                "the HTTPRoute"))
+    return out

@@ -1,0 +1,157 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_info
+short_description: Describe an Istio ambient mesh and find its known misconfigurations
+version_added: 0.1.0
+description:
+  - Read-only. Reads the cluster with one LIST per kind, concurrently, and returns the Istio install
+    (version, revisions, profile, health of istiod, ztunnel and istio-cni), the Gateway API CRD
+    version and channel, the namespaces in the mesh, the waypoints, the HTTPRoutes attached to
+    Services with their status, the VirtualServices that inject faults, and findings.
+  - Each finding has a code, the object, a message and a one-line fix. Codes are
+    C(VS_SPLIT_WITHOUT_WAYPOINT) (a VirtualService weighted or subset split in an ambient namespace
+    whose Service no waypoint serves, the split that silently comes out 50/50),
+    C(HTTPROUTE_WITHOUT_WAYPOINT), C(SIDECAR_AND_AMBIENT), C(WAYPOINT_NOT_FOUND),
+    C(WAYPOINT_WRONG_TYPE) and C(VS_AND_HTTPROUTE_SAME_SERVICE).
+  - Everything is taken from the API server; no istioctl is needed.
+author:
+  - ambient.mesh maintainers
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    description: Read-only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+  idempotent:
+    description: Never changes anything.
+    support: full
+options:
+  fail_on_findings:
+    description:
+      - Fail the task when there are findings of this severity or worse.
+      - V(never) only reports them.
+    type: str
+    choices: [never, warning, error]
+    default: never
+  concurrency:
+    description:
+      - How many LIST requests run at once.
+    type: int
+    default: 8
+  request_budget:
+    description:
+      - Seconds within which failed reads (429, 5xx, connection errors) are retried with backoff.
+    type: int
+    default: 60
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Describe the mesh
+  ambient.mesh.mesh_info:
+  register: mesh
+
+- name: Show what is wrong, one line each
+  ansible.builtin.debug:
+    msg: "{{ mesh.findings | map(attribute='message') | list }}"
+
+- name: Gate a pipeline on a clean mesh
+  ambient.mesh.mesh_info:
+    fail_on_findings: error
+"""
+
+RETURN = r"""
+istio:
+  description: The Istio install as the API shows it.
+  returned: always
+  type: dict
+  sample: {"installed": true, "version": "1.30.3", "revisions": ["default"], "profile": "ambient",
+           "healthy": true, "components": {"istiod": [{"name": "istiod", "namespace": "istio-system",
+           "ready": true, "ready_count": 1, "desired": 1}]}}
+gateway_api:
+  description: The Gateway API CRDs installed.
+  returned: always
+  type: dict
+  sample: {"installed": true, "version": "v1.5.1", "channel": "standard", "crds": ["httproutes.gateway.networking.k8s.io"]}
+namespaces:
+  description: Namespaces with an ambient, waypoint or sidecar label.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "hello", "ambient": true, "dataplane_mode": "ambient", "use_waypoint": "waypoint"}]
+waypoints:
+  description: Waypoint Gateways (class istio-waypoint) and whether they are Programmed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "waypoint", "namespace": "hello", "waypoint_for": "service", "programmed": true}]
+routes:
+  description: HTTPRoutes whose parent is a Service, with per-parent Accepted and ResolvedRefs and backends.
+  returned: always
+  type: list
+  elements: dict
+fault_injections:
+  description: VirtualService routes that inject a delay or an abort.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "httpbin-faults", "namespace": "httpbin", "hosts": ["httpbin"], "route": 0,
+            "delay": {"fixed_delay": "3s", "percentage": 100}, "abort": null}]
+findings:
+  description: Known ambient misconfigurations, each with code, severity, object, message and fix.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"code": "VS_SPLIT_WITHOUT_WAYPOINT", "severity": "error", "object": "VirtualService hello/helloworld",
+            "message": "VirtualService hello/helloworld splits traffic to Service hello/helloworld, which no waypoint serves",
+            "fix": "deploy a waypoint for namespace hello (ambient.mesh.waypoint)"}]
+findings_count:
+  description: How many findings there are.
+  returned: always
+  type: int
+"""
+
+from ansible_collections.ambient.mesh.plugins.module_utils._args import argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info import describe_mesh
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+SEVERITY = {"never": 99, "warning": 1, "error": 2}
+LEVEL = {"warning": 1, "error": 2}
+
+
+def main():
+    spec = argument_spec(dict(
+        fail_on_findings=dict(type="str", choices=["never", "warning", "error"], default="never"),
+        concurrency=dict(type="int", default=8),
+        request_budget=dict(type="int", default=60),
+    ))
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        api = KubeApi(module, budget_seconds=module.params["request_budget"])
+        result = describe_mesh(api, module.params["concurrency"])
+    except AmbientMeshError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    threshold = SEVERITY[module.params["fail_on_findings"]]
+    blocking = [f for f in result["findings"] if LEVEL[f["severity"]] >= threshold]
+    if blocking:
+        module.fail_json(msg="%d finding(s) at or above %s: %s" % (
+            len(blocking), module.params["fail_on_findings"], "; ".join(f["message"] for f in blocking)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
