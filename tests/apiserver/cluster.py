@@ -2,6 +2,7 @@
 
 import asyncio
 import copy
+import functools
 import pathlib
 import threading
 
@@ -13,9 +14,16 @@ from .server import ApiServer
 SHARED_CRDS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "crds"
 
 
-def load_documents(path):
+@functools.lru_cache(maxsize=16)
+def _parsed(path):
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, encoding="utf-8") as handle:
-        return [d for d in yaml.safe_load_all(handle) if d]
+        return tuple(d for d in yaml.load_all(handle, Loader=loader) if d)
+
+
+def load_documents(path):
+    """The YAML documents of a file (parsed once per process; each call gets fresh copies)."""
+    return copy.deepcopy(list(_parsed(str(path))))
 
 
 class TestCluster:

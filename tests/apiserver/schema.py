@@ -6,7 +6,6 @@ list-map keys) is.
 """
 
 import copy
-from functools import lru_cache
 import json
 
 import jsonschema
@@ -79,12 +78,19 @@ def _to_json_schema(schema):
     return out
 
 
-@lru_cache(maxsize=128)
-def _validator(schema_json: str):
-    schema = _to_json_schema(json.loads(schema_json))
-    # metadata is validated by the server itself, as kube-apiserver does
-    schema.get("properties", {}).pop("metadata", None)
-    return jsonschema.Draft7Validator(schema)
+_VALIDATORS: dict = {}
+
+
+def _validator(crd_schema):
+    """One compiled validator per schema object (kept alive with it, so ids are not reused)."""
+    cached = _VALIDATORS.get(id(crd_schema))
+    if cached is None or cached[0] is not crd_schema:
+        converted = _to_json_schema(crd_schema)
+        # metadata is validated by the server itself, as kube-apiserver does
+        converted.get("properties", {}).pop("metadata", None)
+        cached = (crd_schema, jsonschema.Draft7Validator(converted))
+        _VALIDATORS[id(crd_schema)] = cached
+    return cached[1]
 
 
 def _field_path(path) -> str:
@@ -124,7 +130,7 @@ def _list_map_duplicates(obj, schema, path=()):
 
 def validate(obj, schema) -> list:
     """[(field, message), ...] in kube-apiserver's wording; empty when valid."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(schema)
     body = {k: v for k, v in obj.items() if k != "metadata"}
     causes = []
     for err in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):

@@ -1,0 +1,85 @@
+"""Shared fixtures: the test API server, and running real playbooks against it."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+TESTS = pathlib.Path(__file__).resolve().parent
+ROOT = TESTS.parent
+COLLECTIONS = ROOT / ".cache" / "collections"
+SHARED_CRDS = ROOT.parent / "shared" / "crds"
+sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(COLLECTIONS))
+
+from apiserver import TestCluster  # noqa: E402
+
+GATEWAY_V121 = SHARED_CRDS / "gateway-api-v1.2.1-standard.yaml"
+GATEWAY_V151 = SHARED_CRDS / "gateway-api-v1.5.1-standard.yaml"
+ISTIO_CRDS = SHARED_CRDS / "istio-1.30.3-crds.yaml"
+
+
+@pytest.fixture
+def cluster():
+    with TestCluster() as c:
+        yield c
+
+
+@pytest.fixture
+def kubeconfig(cluster, tmp_path):
+    return cluster.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+class Playbook:
+    """Runs one task of a module through ansible-playbook and returns its registered result."""
+
+    def __init__(self, kubeconfig, workdir):
+        self.kubeconfig = kubeconfig
+        self.workdir = pathlib.Path(workdir)
+        self.runs = 0
+
+    def run(self, module, args=None, check=False, diff=False, extra_tasks=None):
+        self.runs += 1
+        out = self.workdir / f"result-{self.runs}.json"
+        task = {"name": "under test", module: args or {}, "register": "result",
+                "ignore_errors": True, "check_mode": check, "diff": diff}
+        play = [{
+            "hosts": "localhost", "gather_facts": False,
+            "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": self.kubeconfig}},
+            "tasks": [task, {"name": "keep the result", "ansible.builtin.copy": {
+                "content": "{{ result | to_json }}", "dest": str(out)}, "check_mode": False, "diff": False}]
+            + list(extra_tasks or []),
+        }]
+        book = self.workdir / f"play-{self.runs}.yml"
+        book.write_text(yaml.safe_dump(play), encoding="utf-8")
+        proc = run_playbook(book)
+        if not out.exists():
+            raise AssertionError(f"ansible-playbook did not run the task:\n{proc.stdout}\n{proc.stderr}")
+        result = json.loads(out.read_text(encoding="utf-8"))
+        result["_stdout"] = proc.stdout
+        return result
+
+
+def ansible_env():
+    env = dict(os.environ)
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_DEPRECATION_WARNINGS="0")
+    for key in [k for k in env if k.startswith("K8S_AUTH_")]:
+        del env[key]
+    return env
+
+
+def run_playbook(book, *args):
+    binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    return subprocess.run([str(binary), "-i", "localhost,", "-c", "local", str(book), *args],
+                          capture_output=True, text=True, env=ansible_env(), timeout=600, check=False)
+
+
+@pytest.fixture
+def playbook(kubeconfig, tmp_path):
+    return Playbook(kubeconfig, tmp_path)
