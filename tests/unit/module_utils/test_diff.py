@@ -1,0 +1,74 @@
+import pytest
+
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import (
+    CONFIG_HASH_ANNOTATION,
+    apply_is_noop,
+    changed,
+    config_hash,
+    leaf_paths,
+    owned_paths,
+    strip_server_fields,
+    with_config_hash,
+)
+
+DESIRED = {"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": "hello", "labels": {"istio.io/dataplane-mode": "ambient"}}}
+
+
+def live_of(desired, manager="ambient.mesh", owned=None, extra_labels=None, drop_hash=False, value=None):
+    live = with_config_hash(desired)
+    if drop_hash:
+        live["metadata"]["annotations"].pop(CONFIG_HASH_ANNOTATION)
+    live["metadata"].update(uid="u", resourceVersion="7", creationTimestamp="t")
+    if extra_labels:
+        live["metadata"]["labels"].update(extra_labels)
+    if value is not None:
+        live["metadata"]["labels"]["istio.io/dataplane-mode"] = value
+    paths = leaf_paths(with_config_hash(desired)) if owned is None else owned
+    tree = {}
+    for path in paths:
+        node = tree
+        for part in path:
+            node = node.setdefault("f:" + part, {})
+    live["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "fieldsType": "FieldsV1",
+                                          "fieldsV1": tree}]
+    return live
+
+
+@pytest.mark.parametrize("live, noop", [
+    (None, False),
+    (live_of(DESIRED), True),
+    (live_of(DESIRED, extra_labels={"team": "a"}), True),  # a foreign label is not ours to judge
+    (live_of(DESIRED, manager="kubectl"), False),  # someone else owns it: apply to take our fields
+    (live_of(DESIRED, drop_hash=True), False),
+    (live_of(DESIRED, value="none"), False),  # drifted value
+    (live_of(DESIRED, owned={("metadata", "labels", "istio.io/dataplane-mode")}), False),  # hash not owned
+])
+def test_apply_is_noop(live, noop):
+    assert apply_is_noop(with_config_hash(DESIRED), live, "ambient.mesh") is noop
+
+
+def test_a_changed_list_changes_the_hash():
+    a = {"kind": "X", "spec": {"rules": [{"weight": 95}, {"weight": 5}]}}
+    b = {"kind": "X", "spec": {"rules": [{"weight": 90}, {"weight": 10}]}}
+    assert config_hash(a) != config_hash(b)
+    assert config_hash(a) == config_hash({"spec": {"rules": [{"weight": 95}, {"weight": 5}]}, "kind": "X"})
+
+
+def test_strip_server_fields_and_changed():
+    live = live_of(DESIRED)
+    live["status"] = {"phase": "Active"}
+    stripped = strip_server_fields(live)
+    assert stripped == DESIRED
+    assert not changed(live, DESIRED)
+    assert changed(None, DESIRED)
+
+
+def test_owned_paths_reads_fields_v1():
+    live = {"metadata": {"managedFields": [
+        {"manager": "ambient.mesh", "operation": "Apply",
+         "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {"f:rules": {}}}},
+        {"manager": "ambient.mesh", "operation": "Update", "fieldsV1": {"f:spec": {"f:x": {}}}},
+        {"manager": "ambient.mesh", "operation": "Apply", "subresource": "status", "fieldsV1": {"f:status": {}}},
+    ]}}
+    assert owned_paths(live, "ambient.mesh") == {("metadata", "labels", "a"), ("spec", "rules")}
