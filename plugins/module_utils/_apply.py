@@ -86,7 +86,8 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
     Each result: ref, kind, namespace, name, action (created, updated or unchanged),
     changed, before, after (the object as the server returned it, or would).
     """
-    objects = [with_config_hash(o) for o in objects]
+    # status is written by controllers through its subresource, never applied with the object
+    objects = [with_config_hash(dict((k, v) for k, v in o.items() if k != "status")) for o in objects]
     types = check_objects(api, objects)
     index = live_index(api, objects, types, concurrency)
 

@@ -15,7 +15,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._versions import (
     is_version,
     parse_version,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._wait import wait_for_condition
+from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state, wait_for_condition
 
 try:
     import yaml
@@ -122,11 +122,13 @@ def ensure_present(api, bundle_text, source, params, check_mode):
             api.forget("%s/%s" % (group, ver))
 
     crd_names = [d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"]
+    not_established = [r["name"] for r in results if r["kind"] == "CustomResourceDefinition"
+                       and not condition_state(r["after"] or {}, "Established")[0]]
     if params["wait"] and not check_mode:
         def wait(name):
             return wait_for_condition(api, CRD_API[0], CRD_API[1], name, "Established", params["wait_timeout"])
 
-        for _name, _obj, error in run_concurrently(wait, crd_names, params["concurrency"]):
+        for _name, _obj, error in run_concurrently(wait, not_established, params["concurrency"]):
             if error is not None:
                 raise error
     return {
