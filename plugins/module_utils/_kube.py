@@ -122,6 +122,9 @@ class KubeApi(object):
             self._client = get_api_client(module=module).client
         except CoreException as exc:
             raise AmbientMeshError("cannot connect to Kubernetes: %s" % exc)
+        except CONNECTION_ERRORS as exc:
+            raise AmbientMeshError("cannot reach the Kubernetes API server: %s; check kubeconfig, context "
+                                   "and host" % exc)
         self.field_manager = field_manager
         self.budget = Budget(budget_seconds)
         self._discovered = {}

@@ -1,0 +1,122 @@
+"""mesh_info through ansible-playbook: each finding built in the test cluster, and a clean lab."""
+
+import pytest
+
+from builders import (
+    ambient_namespace,
+    correct_lab,
+    namespace,
+    service,
+    split_route,
+    split_virtualservice,
+    waypoint,
+)
+from conftest import GATEWAY_V151, ISTIO_CRDS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def mesh(cluster):
+    cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
+    return cluster
+
+
+def build(cluster, objects):
+    for obj in objects:
+        cluster.put(obj)
+
+
+def istio_install(cluster, version="1.30.3", ready=True):
+    """What istioctl install --set profile=ambient leaves behind, as far as mesh_info reads it."""
+    cluster.seed_namespace("istio-system")
+    labels = {"operator.istio.io/version": version, "istio.io/rev": "default"}
+    cluster.put({"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": "istiod", "namespace": "istio-system", "labels": dict(labels, app="istiod")},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod"}},
+                          "template": {"metadata": {"labels": {"app": "istiod"}}, "spec": {"containers": [
+                              {"name": "discovery", "image": f"docker.io/istio/pilot:{version}",
+                               "env": [{"name": "PILOT_ENABLE_AMBIENT", "value": "true"}]}]}}},
+                 "status": {"replicas": 1, "readyReplicas": 1 if ready else 0, "conditions": [
+                     {"type": "Available", "status": "True" if ready else "False"}]}})
+    for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
+        cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                     "metadata": {"name": name, "namespace": "istio-system", "labels": dict(labels, **label)},
+                     "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
+                              "spec": {"containers": [{"name": name, "image": f"istio/{name}:{version}"}]}}},
+                     "status": {"desiredNumberScheduled": 3, "numberReady": 3 if ready else 1}})
+
+
+def test_clean_lab_reports_everything_and_finds_nothing(mesh, playbook):
+    istio_install(mesh)
+    build(mesh, correct_lab())
+    mark = mesh.mark()
+    check = playbook.run("ambient.mesh.mesh_info", check=True)
+    result = playbook.run("ambient.mesh.mesh_info")
+    assert mesh.writes(mark) == []
+    assert check["changed"] is False and result["changed"] is False
+    assert check["findings"] == result["findings"] == []
+    assert result["istio"]["installed"] is True and result["istio"]["version"] == "1.30.3"
+    assert result["istio"]["profile"] == "ambient" and result["istio"]["healthy"] is True
+    assert result["istio"]["components"]["ztunnel"][0] == {
+        "name": "ztunnel", "namespace": "istio-system", "kind": "DaemonSet", "desired": 3, "ready_count": 3,
+        "ready": True}
+    assert result["gateway_api"]["version"] == "v1.5.1" and result["gateway_api"]["channel"] == "standard"
+    assert {n["name"]: n["use_waypoint"] for n in result["namespaces"]} == {
+        "hello": "waypoint", "httpbin": "waypoint", "test": None}
+    assert [(w["namespace"], w["programmed"]) for w in result["waypoints"]] == [("hello", True), ("httpbin", True)]
+    assert result["routes"][0]["services"] == ["hello/helloworld"]
+    assert [b["weight"] for b in result["routes"][0]["backends"]] == [95, 5]
+    assert result["fault_injections"][0]["delay"] == {"fixed_delay": "3s", "percentage": 100}
+    assert result["fault_injections"][0]["abort"] == {"http_status": 500, "percentage": 50}
+    # reads are one LIST per kind, whatever the number of objects
+    lists = [e for e in mesh.requests(mark) if e["verb"] == "list"]
+    assert len(lists) == 2 * 9 and all(e["verb"] == "list" for e in mesh.requests(mark))
+
+
+def test_unhealthy_install_is_reported(mesh, playbook):
+    istio_install(mesh, ready=False)
+    result = playbook.run("ambient.mesh.mesh_info")
+    assert result["istio"]["healthy"] is False
+    assert result["istio"]["components"]["istio-cni"][0]["ready_count"] == 1
+
+
+@pytest.mark.parametrize("objects, code, obj", [
+    ([ambient_namespace("hello"), service("hello", "helloworld"), split_virtualservice()],
+     "VS_SPLIT_WITHOUT_WAYPOINT", "VirtualService hello/helloworld"),
+    ([ambient_namespace("hello"), service("hello", "helloworld"), split_route()],
+     "HTTPROUTE_WITHOUT_WAYPOINT", "HTTPRoute hello/helloworld"),
+    ([ambient_namespace("hello", **{"istio-injection": "enabled"})], "SIDECAR_AND_AMBIENT", "Namespace hello"),
+    ([ambient_namespace("hello", waypoint="missing")], "WAYPOINT_NOT_FOUND", "Namespace hello"),
+    ([ambient_namespace("hello"), waypoint("hello", "wl", waypoint_for="workload"),
+      service("hello", "helloworld", labels={"istio.io/use-waypoint": "wl"})],
+     "WAYPOINT_WRONG_TYPE", "Service hello/helloworld"),
+    ([ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
+      split_route(), split_virtualservice()], "VS_AND_HTTPROUTE_SAME_SERVICE", "VirtualService hello/helloworld"),
+])
+def test_each_finding_is_reported(mesh, playbook, objects, code, obj):
+    build(mesh, objects)
+    result = playbook.run("ambient.mesh.mesh_info")
+    assert [(f["code"], f["object"]) for f in result["findings"]] == [(code, obj)]
+    assert result["findings"][0]["fix"]
+    gated = playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "warning"})
+    assert gated["failed"] is True and gated["findings"][0]["code"] == code
+
+
+def test_cluster_without_istio_or_gateway_api(cluster, playbook):
+    build(cluster, [namespace("plain")])
+    result = playbook.run("ambient.mesh.mesh_info")
+    assert not result.get("failed"), result.get("msg")
+    assert result["istio"]["installed"] is False and result["gateway_api"]["installed"] is False
+    assert result["findings"] == [] and result["waypoints"] == []
+
+
+def test_unreachable_api_server_fails_clearly(playbook, tmp_path):
+    kubeconfig = tmp_path / "dead"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: x, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
+        "current-context: x\n")
+    playbook.kubeconfig = str(kubeconfig)
+    result = playbook.run("ambient.mesh.mesh_info", {"request_budget": 2})
+    assert result["failed"] is True and "cannot reach the Kubernetes API server" in result["msg"]
