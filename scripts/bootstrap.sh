@@ -8,8 +8,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-PY311=${PY311:-$(command -v python3.11 || echo /root/.pyenv/versions/3.11.7/bin/python3.11)}
-PY313=${PY313:-$(command -v python3.13 || echo /root/.pyenv/versions/3.13.0/bin/python3.13)}
+find_python() {  # minor version -> a working interpreter (pyenv shims can fail, so try real paths first)
+  local cand
+  for cand in "$HOME"/.pyenv/versions/"$1".*/bin/python"$1" /usr/local/bin/python"$1" /usr/bin/python"$1" \
+              "$(command -v python"$1" || true)"; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" --version >/dev/null 2>&1; then
+      echo "$cand"; return 0
+    fi
+  done
+  echo "no working python$1 found: install it, or set PY${1/./} to its path" >&2
+  return 1
+}
+PY311=${PY311:-$(find_python 3.11)}
 ANSIBLE_CORE_MAIN=${ANSIBLE_CORE_MAIN:-2.19.14}
 ANSIBLE_CORE_LATEST=${ANSIBLE_CORE_LATEST:-2.21.5}
 ANSIBLE_BUNDLE=${ANSIBLE_BUNDLE:-12.3.0}   # the "ansible" package whose kubernetes.core we use
@@ -27,6 +37,7 @@ make_venv() {  # dir python ansible-core-version
 
 make_venv .venv "$PY311" "$ANSIBLE_CORE_MAIN"
 if [ "${1:-}" = "--all-legs" ]; then
+  PY313=${PY313:-$(find_python 3.13)}
   make_venv .venv-latest "$PY313" "$ANSIBLE_CORE_LATEST"
 fi
 

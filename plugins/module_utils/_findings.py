@@ -135,7 +135,7 @@ def _sidecar_and_ambient(snapshot):
                 "namespace %s has both %s (sidecars) and %s=ambient; pods keep their sidecars and "
                 "ambient capture is skipped for them" % (name, which, DATAPLANE_MODE),
                 "remove %s from namespace %s and restart its workloads (ambient.mesh.ambient_namespace with "
-                "migrate_sidecars: true does this in the documented order)" % (which.split("=")[0], name)))
+                "migrate_sidecars: true does this in the documented order)" % (which.partition("=")[0], name)))
     return out
 
 

@@ -21,7 +21,7 @@ description:
   - Istio and Gateway API versions go together; Istio 1.24 uses v1.2, 1.26 and 1.27 v1.3,
     1.28 and 1.29 v1.4, 1.30 v1.5.1.
 author:
-  - ambient.mesh maintainers
+  - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ambient.mesh.wait

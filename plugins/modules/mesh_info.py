@@ -23,7 +23,7 @@ description:
     C(WAYPOINT_WRONG_TYPE) and C(VS_AND_HTTPROUTE_SAME_SERVICE).
   - Everything is taken from the API server; no istioctl is needed.
 author:
-  - ambient.mesh maintainers
+  - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
