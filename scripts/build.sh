@@ -7,8 +7,10 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$VENV/bin/ansible-galaxy" collection build --force --output-path "$out" .
 tarball=$(ls "$out"/ambient-mesh-*.tar.gz)
-for required in plugins/modules/gateway_api_crds.py plugins/modules/mesh_info.py meta/runtime.yml README.md; do
-  tar -tzf "$tarball" | grep -qx "$required" || { echo "missing from $tarball: $required"; exit 1; }
+listing=$(tar -tzf "$tarball")
+for required in plugins/modules/gateway_api_crds.py plugins/modules/mesh_info.py meta/runtime.yml README.md \
+                plugins/module_utils/_kube.py plugins/doc_fragments/wait.py; do
+  grep -qx "$required" <<<"$listing" || { echo "missing from $tarball: $required"; exit 1; }
 done
-if tar -tzf "$tarball" | grep -qE '^(\.venv|\.cache|\.git)/'; then echo "build includes local environment files"; exit 1; fi
-echo "built $(basename "$tarball") ($(tar -tzf "$tarball" | wc -l) files)"
+if grep -qE '^(\.venv|\.cache|\.git|\.ci)/' <<<"$listing"; then echo "the build includes local files"; exit 1; fi
+echo "built $(basename "$tarball") ($(wc -l <<<"$listing") entries)"
