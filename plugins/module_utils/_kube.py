@@ -269,6 +269,34 @@ class KubeApi(object):
         except DynamicApiError as exc:
             raise api_error(exc, action)
 
+    def modify(self, api_version, kind, name, mutate, namespace=None, dry_run=False):
+        """Read-modify-write with optimistic concurrency: on a 409 (someone wrote in between),
+        read again and re-apply `mutate` until it goes through or the request budget is spent.
+
+        mutate(obj) returns the JSON merge patch to send, or None when nothing needs to change.
+        Returns (before, after); after is None when the object does not exist.
+        """
+        action = "update %s %s" % (kind, _ref(namespace, name))
+        while True:
+            before = self.get(api_version, kind, name, namespace)
+            if before is None:
+                return None, None
+            patch = mutate(before)
+            if not patch:
+                return before, before
+            patch.setdefault("metadata", {})["resourceVersion"] = before["metadata"]["resourceVersion"]
+            try:
+                res = self.resource(api_version, kind)
+                query = {"fieldManager": self.field_manager}
+                if dry_run:
+                    query["dryRun"] = "All"
+                after = self.request("PATCH", res.path(namespace, name), body=patch, content_type=MERGE_PATCH,
+                                     query=query, action=action)
+                return before, after
+            except DynamicApiError as exc:
+                if status_of(exc) != 409 or self.budget.left() <= 0:
+                    raise api_error(exc, action)
+
     def delete(self, api_version, kind, name, namespace=None, dry_run=False):
         """The deleted object, or None when it was already gone."""
         res = self.resource(api_version, kind)

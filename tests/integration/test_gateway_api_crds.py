@@ -158,3 +158,53 @@ def test_absent_refuses_while_routes_exist_then_force(cluster, playbook):
     assert gone["changed"] is True and gateway_crds(cluster) == {}
     again = playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "state": "absent", "force": True})
     assert again["changed"] is False
+
+
+def test_crds_installed_earlier_in_the_same_play_are_seen(cluster, kubeconfig, tmp_path):
+    import json
+
+    import yaml
+
+    from builders import ambient_namespace, service, split_route
+    from conftest import run_playbook
+
+    cluster.put(ambient_namespace("hello"))
+    cluster.put(service("hello", "helloworld"))
+    out = tmp_path / "out.json"
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": kubeconfig}},
+             "tasks": [
+                 {"name": "before", "ambient.mesh.mesh_info": {}, "register": "before"},
+                 {"name": "install", "ambient.mesh.gateway_api_crds": V151},
+                 {"name": "a route appears (another tool creates it)", "ansible.builtin.wait_for":
+                  {"path": str(tmp_path / "route-created"), "timeout": 60}},
+                 {"name": "after", "ambient.mesh.mesh_info": {}, "register": "after"},
+                 {"ansible.builtin.copy": {"content": "{{ {'before': before, 'after': after} | to_json }}",
+                                           "dest": str(out)}},
+             ]}]
+    book = tmp_path / "play.yml"
+    book.write_text(yaml.safe_dump(play))
+    # the route is created by the test once the CRDs exist: wait for the install task by polling
+    import threading
+    import time
+
+    def create_route():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                           "httproutes.gateway.networking.k8s.io"):
+                cluster.put(split_route())
+                (tmp_path / "route-created").write_text("yes")
+                return
+            time.sleep(0.05)
+
+    creator = threading.Thread(target=create_route)
+    creator.start()
+    proc = run_playbook(book)
+    creator.join()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert result["before"]["gateway_api"]["installed"] is False and result["before"]["routes"] == []
+    assert result["after"]["gateway_api"]["version"] == "v1.5.1"
+    assert [r["name"] for r in result["after"]["routes"]] == ["helloworld"]
+    assert [f["code"] for f in result["after"]["findings"]] == ["HTTPROUTE_WITHOUT_WAYPOINT"]
