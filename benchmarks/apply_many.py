@@ -23,22 +23,11 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".cache" / "collections"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects  # noqa: E402
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi  # noqa: E402
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC  # noqa: E402
-
-
-class ModuleStandIn:
-    check_mode = False
-    server_side_dry_run = False
-
-    def __init__(self, kubeconfig):
-        self.params = dict.fromkeys(AUTH_ARG_SPEC)
-        self.params["kubeconfig"] = kubeconfig
-
-    def requires(self, *args, **kwargs):
-        pass
+from standins import ModuleStandIn  # noqa: E402
 
 
 def server_log_count(url):

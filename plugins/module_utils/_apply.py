@@ -102,29 +102,14 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
         if not apply_is_noop(obj, live, api.field_manager):
             pending.append((obj, result))
 
-    def dry_run(item):
-        return api.apply(item[0], dry_run=True, force=force)
-
-    failures = []
-    for item, answer, error in run_concurrently(dry_run, pending, concurrency):
-        if error is not None:
-            failures.append(error.msg)
-            continue
-        item[1]["after"] = answer
+    failures = _apply_all(api, pending, concurrency, dry_run=True, force=force)
     if failures:
         raise AmbientMeshError("the API server rejected %d of %d objects, so none was changed: %s"
                                % (len(failures), len(objects), "; ".join(failures)), errors=failures)
 
     to_write = [(obj, result) for obj, result in pending if changed(result["before"], result["after"])]
     if not check_mode:
-        def write(item):
-            return api.apply(item[0], dry_run=False, force=force)
-
-        for item, answer, error in run_concurrently(write, to_write, concurrency):
-            if error is not None:
-                failures.append(error.msg)
-                continue
-            item[1]["after"] = answer
+        failures = _apply_all(api, to_write, concurrency, dry_run=False, force=force)
         if failures:
             raise AmbientMeshError("%d of %d writes failed (run again to converge): %s"
                                    % (len(failures), len(to_write), "; ".join(failures)), errors=failures)
@@ -132,6 +117,19 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
         result["changed"] = True
         result["action"] = "created" if result["before"] is None else "updated"
     return results
+
+
+def _apply_all(api, pending, concurrency, dry_run, force):
+    """Apply each (object, result) pair, recording the server's answer in result["after"];
+    returns the error messages."""
+    failures = []
+    for item, answer, error in run_concurrently(
+            lambda item: api.apply(item[0], dry_run=dry_run, force=force), pending, concurrency):
+        if error is not None:
+            failures.append(error.msg)
+        else:
+            item[1]["after"] = answer
+    return failures
 
 
 def summarize(results, diff=False):

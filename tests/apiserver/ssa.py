@@ -2,6 +2,9 @@
 
 Maps are granular (each key has an owner); lists are atomic (owned as a whole), which is what
 Kubernetes does for lists without x-kubernetes-list-type: map/set.
+
+The collection reads managedFields with its own code (plugins/module_utils/_diff.py); this server
+keeps an independent implementation on purpose, so a mistake in one is caught by the other.
 """
 
 import copy

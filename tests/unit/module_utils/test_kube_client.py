@@ -7,22 +7,8 @@ import pytest
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from conftest import GATEWAY_V151
-
-
-class ModuleStandIn:
-    """What kubernetes.core's client creation reads from a module."""
-
-    check_mode = False
-    server_side_dry_run = False
-
-    def __init__(self, kubeconfig):
-        self.params = dict.fromkeys(AUTH_ARG_SPEC)
-        self.params["kubeconfig"] = kubeconfig
-
-    def requires(self, *args, **kwargs):
-        pass
+from standins import ModuleStandIn
 
 
 @pytest.fixture

@@ -1,0 +1,26 @@
+"""ansible-doc renders every module completely."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ansible_env
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("module, must_show", [
+    ("ambient.mesh.gateway_api_crds", ["allow_downgrade", "kubeconfig", "force_conflicts", "wait_timeout",
+                                       "EXAMPLES", "RETURN VALUES", "check_mode"]),
+    ("ambient.mesh.mesh_info", ["fail_on_findings", "kubeconfig", "VS_SPLIT_WITHOUT_WAYPOINT", "EXAMPLES",
+                                "RETURN VALUES", "findings"]),
+])
+def test_ansible_doc_renders(module, must_show):
+    binary = pathlib.Path(sys.executable).parent / "ansible-doc"
+    proc = subprocess.run([str(binary), module], capture_output=True, text=True, env=ansible_env(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" not in proc.stderr.upper(), proc.stderr
+    for text in must_show:
+        assert text in proc.stdout, text
