@@ -53,6 +53,10 @@ BUILTINS = [
              "ValidatingAdmissionPolicy", False, status=True),
     _builtin("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
              "ValidatingAdmissionPolicyBinding", False),
+    _builtin("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+             "MutatingWebhookConfiguration", False),
+    _builtin("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+             "ValidatingWebhookConfiguration", False),
 ]
 
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")

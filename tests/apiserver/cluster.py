@@ -110,6 +110,9 @@ class TestCluster:
             meta = obj.get("metadata", {})
             key = self.api._key(res, meta.get("namespace"), meta["name"])
             old = self.api.objects.get(key)
+            if "status" in obj and res.kind in self.api.workloads.KINDS:
+                # a seeded status stands: the simulated controller leaves this workload alone
+                self.api.workloads.delays[(res.kind, meta.get("namespace"), meta["name"])] = None
             if subresource == "status":
                 return self.api._write(res, meta.get("namespace"), meta["name"], old, obj, manager=manager,
                                        apply=False, sub="status", dry_run=False)
@@ -150,6 +153,12 @@ class TestCluster:
             for doc in load_documents(path):
                 if doc.get("kind") == "CustomResourceDefinition":
                     self.put(doc, manager="test-seed")
+
+    def set_readiness(self, kind, namespace, name, delay):
+        """Make a workload ready `delay` seconds after each change (None: never ready)."""
+        def set_():
+            self.api.workloads.delays[(kind, namespace, name)] = delay
+        self._call(set_)
 
     def fail(self, *args, **kwargs):
         self._call(self.api.fail, *args, **kwargs)

@@ -19,6 +19,7 @@ from kmock._internal import parsing
 
 from . import catalog as catalog_mod
 from . import patches, schema, selectors, ssa
+from .controllers import WorkloadController
 
 _JSON_PATCH = "application/json-patch+json"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -90,11 +91,13 @@ class ApiServer(KubernetesScaffold):
     _last_rv: int = 1000
 
     _own_payloads: int = 0
+    workloads: object = None
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
         self.fallback << self._dispatch
         self._own_payloads = len(self._payloads)
+        self.workloads = WorkloadController(self)
 
     async def _handle(self, request):
         # kmock matches every reaction against its whole request history, which grows with each
@@ -484,6 +487,8 @@ class ApiServer(KubernetesScaffold):
         self.objects[self._key(res, namespace, name)] = new
         if res.plural == "customresourcedefinitions":
             self._crd_written(new)
+        if sub is None:
+            self.workloads.observe(res, new, old)
         return new
 
     @staticmethod

@@ -283,3 +283,31 @@ def test_cli_writes_a_kubeconfig(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _deployment(name="web"):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c"}]}}}}
+
+
+def test_workloads_become_ready_after_their_delay_or_never(cluster):
+    import time
+    cluster.set_readiness("Deployment", "default", "slow", 0.5)
+    cluster.set_readiness("Deployment", "default", "never", None)
+    for name in ("fast", "slow", "never"):
+        call(cluster, "POST", "/apis/apps/v1/namespaces/default/deployments", _deployment(name))
+    time.sleep(0.2)
+    ready = {n: cluster.get("apps/v1", "Deployment", n, "default")["status"]["readyReplicas"]
+             for n in ("fast", "slow", "never")}
+    assert ready == {"fast": 2, "slow": 0, "never": 0}
+    time.sleep(0.6)
+    assert cluster.get("apps/v1", "Deployment", "slow", "default")["status"]["readyReplicas"] == 2
+    never = cluster.get("apps/v1", "Deployment", "never", "default")["status"]
+    assert never["conditions"][0]["reason"] == "MinimumReplicasUnavailable"
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ztunnel", "namespace": "default"},
+          "spec": {"selector": {"matchLabels": {"app": "z"}}, "template": {"spec": {"containers": [{"name": "z"}]}}}}
+    call(cluster, "POST", "/apis/apps/v1/namespaces/default/daemonsets", ds)
+    time.sleep(0.1)
+    status = cluster.get("apps/v1", "DaemonSet", "ztunnel", "default")["status"]
+    assert status["numberReady"] == status["desiredNumberScheduled"] == 3
