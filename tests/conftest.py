@@ -83,3 +83,30 @@ def run_playbook(book, *args):
 @pytest.fixture
 def playbook(kubeconfig, tmp_path):
     return Playbook(kubeconfig, tmp_path)
+
+
+class FakeIstioctl:
+    """The fake istioctl of tests/fake_istioctl, installed for one test."""
+
+    def __init__(self, tmp_path):
+        import fake_istioctl
+        self._fake = fake_istioctl
+        self.home = tmp_path / "istioctl-home"
+        self.path = fake_istioctl.install(tmp_path / "bin", self.home, sys.executable)
+
+    def configure(self, **config):
+        self._fake.configure(self.home, **config)
+
+    def calls(self, since=0):
+        return self._fake.invocations(self.home)[since:]
+
+    def mark(self):
+        return len(self.calls())
+
+    def subcommands(self, since=0):
+        return [" ".join(a for a in argv[:2] if not a.startswith("-")) for argv in self.calls(since)]
+
+
+@pytest.fixture
+def istioctl(tmp_path):
+    return FakeIstioctl(tmp_path)

@@ -22,90 +22,18 @@ from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds imp
     GATEWAY_GROUPS,
     bundle_identity,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import ISTIO_READS, istio_summary, read_lists
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state, find_condition
 
 # name -> (apiVersion, kind, label selector, required)
-READS = {
+READS = dict(ISTIO_READS, **{
     "namespaces": ("v1", "Namespace", None, True),
     "services": ("v1", "Service", None, True),
-    "istiod": ("apps/v1", "Deployment", "app=istiod", True),
-    "ztunnel": ("apps/v1", "DaemonSet", "app=ztunnel", True),
-    "istio-cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node", True),
     "crds": ("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, True),
     "gateways": ("gateway.networking.k8s.io/v1", "Gateway", None, False),
     "httproutes": ("gateway.networking.k8s.io/v1", "HTTPRoute", None, False),
     "virtualservices": ("networking.istio.io/v1", "VirtualService", None, False),
-}
-
-
-def read_cluster(api, concurrency=8):
-    """{name: [objects]} for every entry of READS; kinds the cluster does not serve read as []."""
-    def read(name):
-        api_version, kind, selector, required = READS[name]
-        return api.list(api_version, kind, label_selector=selector, required=required)
-
-    out = {}
-    for name, items, error in run_concurrently(read, sorted(READS), concurrency):
-        if error is not None:
-            raise error
-        out[name] = items
-    return out
-
-
-def _env(deployment, name):
-    for container in ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-        for env in container.get("env") or []:
-            if env.get("name") == name:
-                return env.get("value")
-    return None
-
-
-def _image_tag(deployment):
-    for container in ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-        image = container.get("image") or ""
-        if ":" in image.rsplit("/", 1)[-1]:
-            return image.rsplit(":", 1)[1]
-    return None
-
-
-def deployment_health(dep):
-    spec, status = dep.get("spec") or {}, dep.get("status") or {}
-    desired = spec.get("replicas", 1)
-    ready = status.get("readyReplicas", 0) or 0
-    available, _cond = condition_state(dep, "Available")
-    return {"name": dep["metadata"]["name"], "namespace": dep["metadata"]["namespace"], "kind": "Deployment",
-            "desired": desired, "ready_count": ready, "ready": bool(available and ready >= desired)}
-
-
-def daemonset_health(ds):
-    status = ds.get("status") or {}
-    desired = status.get("desiredNumberScheduled", 0) or 0
-    ready = status.get("numberReady", 0) or 0
-    return {"name": ds["metadata"]["name"], "namespace": ds["metadata"]["namespace"], "kind": "DaemonSet",
-            "desired": desired, "ready_count": ready, "ready": desired > 0 and ready >= desired}
-
-
-def istio_summary(raw):
-    istiods = raw["istiod"]
-    if not istiods:
-        return {"installed": False, "version": None, "revisions": [], "profile": None, "components": {}}
-    revisions, versions, ambient = [], [], False
-    for dep in istiods:
-        lbl = labels_of(dep)
-        revisions.append(lbl.get("istio.io/rev", "default"))
-        version = lbl.get("operator.istio.io/version") or _image_tag(dep)
-        if version:
-            versions.append(version)
-        ambient = ambient or str(_env(dep, "PILOT_ENABLE_AMBIENT")).lower() == "true"
-    components = {"istiod": [deployment_health(d) for d in istiods],
-                  "ztunnel": [daemonset_health(d) for d in raw["ztunnel"]],
-                  "istio-cni": [daemonset_health(d) for d in raw["istio-cni"]]}
-    profile = "ambient" if ambient and raw["ztunnel"] else "default"
-    return {"installed": True, "version": sorted(set(versions))[-1] if versions else None,
-            "versions": sorted(set(versions)), "revisions": sorted(set(revisions)), "profile": profile,
-            "ambient_enabled": ambient, "components": components,
-            "healthy": all(c["ready"] for group in components.values() for c in group) and bool(raw["ztunnel"])}
+})
 
 
 def gateway_api_summary(raw):
@@ -192,12 +120,13 @@ def fault_summary(raw):
 
 
 def describe_mesh(api, concurrency=8):
-    raw = read_cluster(api, concurrency)
+    raw = read_lists(api, READS, concurrency)
     snapshot = Snapshot(namespaces=raw["namespaces"], services=raw["services"], gateways=raw["gateways"],
                         httproutes=raw["httproutes"], virtualservices=raw["virtualservices"])
     findings = find_misconfigurations(snapshot)
     return {
         "changed": False,
+        "kubernetes_version": api.server_version().get("gitVersion"),
         "istio": istio_summary(raw),
         "gateway_api": gateway_api_summary(raw),
         "namespaces": namespace_summary(raw),

@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""istio_install: detect the live install from the API, plan, run istioctl only when needed, wait."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._findings import DATAPLANE_MODE, is_waypoint, labels_of
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import (
+    ISTIO_READS,
+    container_env,
+    daemonset_health,
+    deployment_health,
+    image_tag,
+    read_lists,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import install_arguments
+from ansible_collections.ambient.mesh.plugins.module_utils._wait import wait_for
+
+CONFIG_ANNOTATION = "ambient.mesh/install-config"
+PROFILE = "ambient"
+READS = dict(ISTIO_READS, tags=("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "istio.io/tag",
+                                True))
+
+
+def read_install(api, concurrency=8):
+    """What is installed, per revision, plus the shared data plane and the revision tags."""
+    raw = read_lists(api, READS, concurrency)
+    revisions = {}
+    for dep in raw["istiod"]:
+        lbl = labels_of(dep)
+        revisions[lbl.get("istio.io/rev", "default")] = {
+            "name": dep["metadata"]["name"], "namespace": dep["metadata"]["namespace"],
+            "version": lbl.get("operator.istio.io/version") or image_tag(dep),
+            "ambient": str(container_env(dep, "PILOT_ENABLE_AMBIENT")).lower() == "true",
+            "config": ((dep["metadata"].get("annotations") or {}).get(CONFIG_ANNOTATION)),
+            "health": deployment_health(dep),
+        }
+    tags = dict((labels_of(h)["istio.io/tag"], labels_of(h).get("istio.io/rev")) for h in raw["tags"])
+    return {"revisions": revisions, "ztunnel": [daemonset_health(d) for d in raw["ztunnel"]],
+            "istio-cni": [daemonset_health(d) for d in raw["istio-cni"]], "tags": tags}
+
+
+def config_digest(revision, set_values, values_files):
+    """A digest of what selects the install's configuration (the version is compared on its own)."""
+    files = []
+    for path in values_files or []:
+        try:
+            with open(path, "rb") as handle:
+                files.append(hashlib.sha256(handle.read()).hexdigest())
+        except (IOError, OSError) as exc:
+            raise AmbientMeshError("cannot read values file %s: %s" % (path, exc))
+    body = {"profile": PROFILE, "revision": revision, "set": set_values or {}, "files": files}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+
+def view(live, revision):
+    """What diff mode shows of an install."""
+    current = live["revisions"].get(revision)
+    if current is None:
+        return {}
+    return {"version": current["version"], "revision": revision,
+            "profile": PROFILE if current["ambient"] and live["ztunnel"] else "default",
+            "components": {"istiod": current["name"], "ztunnel": bool(live["ztunnel"]),
+                           "istio-cni": bool(live["istio-cni"])},
+            "settings": current["config"]}
+
+
+def plan_install(live, revision, version, digest):
+    """(action, reason): install, upgrade, reconfigure or None."""
+    current = live["revisions"].get(revision)
+    if current is None:
+        return "install", "no istiod of revision %s is installed" % revision
+    if current["version"] != version:
+        return "upgrade", "upgrade revision %s from %s to %s" % (revision, current["version"], version)
+    if not current["ambient"] or not live["ztunnel"] or not live["istio-cni"]:
+        return "reconfigure", "revision %s is not the ambient profile (ztunnel, istio-cni, ambient istiod)" % revision
+    if current["config"] != digest:
+        return "reconfigure", "the settings (set, values files) differ from the last install"
+    return None, "revision %s %s is installed as asked" % (revision, version)
+
+
+def not_ready(live, revision):
+    """Components not ready, as 'name ready/desired' strings."""
+    out = []
+    current = live["revisions"].get(revision)
+    if current is None:
+        out.append("istiod (revision %s) missing" % revision)
+    elif not current["health"]["ready"]:
+        h = current["health"]
+        out.append("istiod %s/%s %d/%d ready" % (h["namespace"], h["name"], h["ready_count"], h["desired"]))
+    for name in ("ztunnel", "istio-cni"):
+        if not live[name]:
+            out.append("%s missing" % name)
+        for h in live[name]:
+            if not h["ready"]:
+                out.append("%s %s/%s %d/%d ready" % (name, h["namespace"], h["name"], h["ready_count"], h["desired"]))
+    return out
+
+
+def wait_ready(api, revision, timeout, concurrency):
+    def predicate(live):
+        pending = not_ready(live, revision)
+        return not pending, ", ".join(pending)
+
+    return wait_for(lambda: read_install(api, concurrency), predicate, timeout,
+                    "istiod, ztunnel and istio-cni of revision %s to be ready" % revision, interval=1.0)
+
+
+def enrolled(api):
+    """Namespaces still in the mesh and waypoints still deployed (what an uninstall would strand)."""
+    names = []
+    for ns in api.list("v1", "Namespace"):
+        lbl = labels_of(ns)
+        if lbl.get(DATAPLANE_MODE) == "ambient" or lbl.get("istio-injection") == "enabled" or "istio.io/rev" in lbl:
+            names.append("namespace %s" % ns["metadata"]["name"])
+    for gw in api.list("gateway.networking.k8s.io/v1", "Gateway", required=False):
+        if is_waypoint(gw):
+            names.append("waypoint %s/%s" % (gw["metadata"]["namespace"], gw["metadata"]["name"]))
+    return names
+
+
+def ensure_present(api, istioctl, params, check_mode):
+    client_version = istioctl.client_version()
+    version = params.get("version") or client_version
+    if version != client_version:
+        raise AmbientMeshError("istioctl at %s is version %s, but version %s was asked for: use the istioctl of %s "
+                               "(istioctl_path) or change version" % (istioctl.path, client_version, version, version),
+                               istioctl_version=client_version, version=version)
+    revision = params.get("revision") or "default"
+    digest = config_digest(revision, params.get("set"), params.get("values_files"))
+    install_args = install_arguments(PROFILE, revision, params.get("set"), params.get("values_files"))
+
+    if params.get("precheck"):
+        problems = [m for m in istioctl.precheck() if str(m.get("level", "")).lower() in ("warning", "error")]
+        if problems:
+            raise AmbientMeshError("istioctl x precheck found %d issue(s): %s" % (len(problems), "; ".join(
+                "%s %s %s%s" % (m.get("level"), m.get("code"), m.get("message"),
+                                " (%s)" % m["origin"] if m.get("origin") else "") for m in problems)),
+                precheck=problems)
+
+    before = read_install(api, params["concurrency"])
+    action, reason = plan_install(before, revision, version, digest)
+    tag = params.get("tag")
+    tag_change = bool(tag) and before["tags"].get(tag) != revision
+    result = {"action": action, "reason": reason, "version": {"before": (before["revisions"].get(revision) or {}).get(
+        "version"), "after": version}, "revision": revision, "tag": tag,
+        "tag_moved": {"from": before["tags"].get(tag), "to": revision} if tag_change else None}
+    after_view = dict(view(before, revision)) if not action else {
+        "version": version, "revision": revision, "profile": PROFILE,
+        "components": {"istiod": "istiod" if revision == "default" else "istiod-%s" % revision,
+                       "ztunnel": True, "istio-cni": True}, "settings": digest}
+    result["diff"] = {"before": view(before, revision), "after": after_view}
+    result["changed"] = bool(action) or tag_change
+
+    if check_mode:
+        if action:
+            istioctl.manifest_generate(install_args)  # validates the settings, changes nothing
+        return result
+    if action:
+        istioctl.install(install_args)
+    if tag_change:
+        istioctl.tag_set(tag, revision)
+    if action or params["wait"]:
+        live = wait_ready(api, revision, params["wait_timeout"], params["concurrency"]) if params["wait"] \
+            else read_install(api, params["concurrency"])
+        current = live["revisions"].get(revision)
+        if current is None:
+            raise AmbientMeshError("istioctl install finished but no istiod of revision %s exists" % revision)
+        if current["config"] != digest:
+            api.patch("apps/v1", "Deployment", current["name"], {"metadata": {"annotations": {CONFIG_ANNOTATION: digest}}},
+                      namespace=current["namespace"])
+        result["components"] = components_summary(live, revision)
+    return result
+
+
+def components_summary(live, revision):
+    current = live["revisions"].get(revision)
+    out = []
+    if current:
+        out.append(dict(current["health"], component="istiod", version=current["version"]))
+    for name in ("ztunnel", "istio-cni"):
+        out += [dict(h, component=name) for h in live[name]]
+    return out
+
+
+def ensure_absent(api, istioctl, params, check_mode):
+    revision = params.get("revision") or "default"
+    purge = params.get("purge")
+    before = read_install(api, params["concurrency"])
+    present = bool(before["revisions"]) if purge else revision in before["revisions"]
+    if purge and (before["ztunnel"] or before["istio-cni"] or before["tags"]):
+        present = True
+    result = {"action": "uninstall" if present else None, "revision": revision, "purge": purge,
+              "version": {"before": (before["revisions"].get(revision) or {}).get("version"), "after": None},
+              "diff": {"before": view(before, revision), "after": {}}, "changed": present}
+    if not present:
+        result["reason"] = "nothing of revision %s is installed" % revision if not purge else "Istio is not installed"
+        return result
+    stranded = enrolled(api)
+    if stranded and not params.get("force"):
+        raise AmbientMeshError(
+            "refusing to uninstall Istio while it still serves: %s; unenroll them first (remove "
+            "istio.io/use-waypoint, delete the waypoints, remove istio.io/dataplane-mode) or set force: true"
+            % ", ".join(stranded), enrolled=stranded)
+    result["reason"] = "uninstall %s" % ("everything (purge)" if purge else "revision %s" % revision)
+    if check_mode:
+        return result
+    istioctl.uninstall(revision=revision, purge=purge)
+    if params["wait"]:
+        def gone(live):
+            left = bool(live["revisions"]) if purge else revision in live["revisions"]
+            return not left, "istiod still present"
+        wait_for(lambda: read_install(api, params["concurrency"]), gone, params["wait_timeout"],
+                 "Istio revision %s to be removed" % revision, interval=1.0)
+    return result
+
+
+def run(api, istioctl, params, check_mode):
+    if params["state"] == "absent":
+        return ensure_absent(api, istioctl, params, check_mode)
+    return ensure_present(api, istioctl, params, check_mode)
+
+

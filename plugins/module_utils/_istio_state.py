@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Istio's control and data plane as the API shows them (istioctl keeps no install record)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ambient.mesh.plugins.module_utils._findings import labels_of
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
+from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state
+
+# name -> (apiVersion, kind, label selector, required)
+ISTIO_READS = {
+    "istiod": ("apps/v1", "Deployment", "app=istiod", True),
+    "ztunnel": ("apps/v1", "DaemonSet", "app=ztunnel", True),
+    "istio-cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node", True),
+}
+
+
+def read_lists(api, reads, concurrency=8):
+    """{name: [objects]}, one concurrent LIST per entry; kinds the cluster does not serve read as []."""
+    def read(name):
+        api_version, kind, selector, required = reads[name]
+        return api.list(api_version, kind, label_selector=selector, required=required)
+
+    out = {}
+    for name, items, error in run_concurrently(read, sorted(reads), concurrency):
+        if error is not None:
+            raise error
+        out[name] = items
+    return out
+
+
+def container_env(deployment, name):
+    for container in ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == name:
+                return env.get("value")
+    return None
+
+
+def image_tag(deployment):
+    for container in ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        image = container.get("image") or ""
+        if ":" in image.rsplit("/", 1)[-1]:
+            return image.rsplit(":", 1)[1]
+    return None
+
+
+def deployment_health(dep):
+    spec, status = dep.get("spec") or {}, dep.get("status") or {}
+    desired = spec.get("replicas", 1)
+    ready = status.get("readyReplicas", 0) or 0
+    available, _cond = condition_state(dep, "Available")
+    return {"name": dep["metadata"]["name"], "namespace": dep["metadata"]["namespace"], "kind": "Deployment",
+            "desired": desired, "ready_count": ready, "ready": bool(available and ready >= desired)}
+
+
+def daemonset_health(ds):
+    status = ds.get("status") or {}
+    desired = status.get("desiredNumberScheduled", 0) or 0
+    ready = status.get("numberReady", 0) or 0
+    return {"name": ds["metadata"]["name"], "namespace": ds["metadata"]["namespace"], "kind": "DaemonSet",
+            "desired": desired, "ready_count": ready, "ready": desired > 0 and ready >= desired}
+
+
+def istio_summary(raw):
+    istiods = raw["istiod"]
+    if not istiods:
+        return {"installed": False, "version": None, "revisions": [], "profile": None, "components": {}}
+    revisions, versions, ambient = [], [], False
+    for dep in istiods:
+        lbl = labels_of(dep)
+        revisions.append(lbl.get("istio.io/rev", "default"))
+        version = lbl.get("operator.istio.io/version") or image_tag(dep)
+        if version:
+            versions.append(version)
+        ambient = ambient or str(container_env(dep, "PILOT_ENABLE_AMBIENT")).lower() == "true"
+    components = {"istiod": [deployment_health(d) for d in istiods],
+                  "ztunnel": [daemonset_health(d) for d in raw["ztunnel"]],
+                  "istio-cni": [daemonset_health(d) for d in raw["istio-cni"]]}
+    profile = "ambient" if ambient and raw["ztunnel"] else "default"
+    return {"installed": True, "version": sorted(set(versions))[-1] if versions else None,
+            "versions": sorted(set(versions)), "revisions": sorted(set(revisions)), "profile": profile,
+            "ambient_enabled": ambient, "components": components,
+            "healthy": all(c["ready"] for group in components.values() for c in group) and bool(raw["ztunnel"])}

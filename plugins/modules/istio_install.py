@@ -1,0 +1,239 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: istio_install
+short_description: Install, upgrade or uninstall Istio's ambient profile with istioctl
+version_added: 0.1.0
+description:
+  - Detects the live install from the API (istiod Deployments with their C(istio.io/rev) and
+    C(operator.istio.io/version) labels and C(PILOT_ENABLE_AMBIENT), the ztunnel and istio-cni
+    DaemonSets, the revision tags), compares it with what is asked, and runs
+    C(istioctl install -y --set profile=ambient ...) only when something differs. A second run with
+    the same options does not call C(istioctl install).
+  - Settings (O(set), O(values_files)) are recorded as a digest in the
+    C(ambient.mesh/install-config) annotation of the istiod Deployment, since istioctl keeps no
+    install record; an install made by other means is adopted by one install run.
+  - Waits until istiod is Available and every desired ztunnel and istio-cni pod is ready; a
+    timeout names the component and its ready/desired counts.
+  - Canary upgrades use revisions. Install the new revision with O(revision), move a tag to it with
+    O(tag), restart the workloads, then uninstall the old revision with O(state=absent).
+author:
+  - ambient.mesh maintainers (@ambient-mesh)
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ambient.mesh.wait
+attributes:
+  check_mode:
+    description: Says what would be done (install, upgrade from X to Y, reconfigure, uninstall, nothing)
+      and validates the settings with C(istioctl manifest generate); changes nothing.
+    support: full
+  diff_mode:
+    description: Version, revision, profile, components and settings digest, before and after.
+    support: full
+  idempotent:
+    description: A second run with the same options runs no istioctl install.
+    support: full
+options:
+  state:
+    description:
+      - V(present) installs or upgrades; V(absent) uninstalls O(revision) (or everything with O(purge)).
+      - V(absent) refuses while namespaces are enrolled (ambient or sidecar labels) or waypoints
+        exist, unless O(force=true), and lists them.
+    type: str
+    choices: [present, absent]
+    default: present
+  version:
+    description:
+      - The Istio version, for example V(1.30.3). The istioctl binary must be that version; a mismatch
+        fails and names both. Defaults to the version of the istioctl binary.
+    type: str
+  revision:
+    description:
+      - Control plane revision, for example V(1-30-3), for side-by-side (canary) installs.
+      - V(default) is the unrevisioned control plane.
+    type: str
+    default: default
+  tag:
+    description:
+      - A revision tag (for example V(default) or V(prod-stable)) to point at O(revision) with
+        C(istioctl tag set --overwrite), when it points elsewhere.
+    type: str
+  set:
+    description:
+      - Installation settings passed as C(--set key=value) (for example
+        V({"values.global.logging.level": "default:debug"})). C(profile) is always C(ambient).
+    type: dict
+    default: {}
+  values_files:
+    description:
+      - IstioOperator or values files passed with C(-f).
+    type: list
+    elements: path
+    default: []
+  precheck:
+    description:
+      - Run C(istioctl x precheck -o json) first and fail with its warnings and errors listed.
+    type: bool
+    default: false
+  purge:
+    description:
+      - With O(state=absent), remove every revision, the data plane and Istio's CRDs
+        (C(istioctl uninstall --purge)). Deleting the CRDs deletes every Istio object.
+    type: bool
+    default: false
+  force:
+    description:
+      - With O(state=absent), uninstall even while namespaces are enrolled or waypoints exist.
+    type: bool
+    default: false
+  istioctl_path:
+    description:
+      - The istioctl binary; by default the one on C(PATH).
+    type: path
+  concurrency:
+    description:
+      - How many LIST requests run at once when reading the install.
+    type: int
+    default: 8
+  request_budget:
+    description:
+      - Seconds within which failed API requests (429, 5xx, connection errors) are retried.
+    type: int
+    default: 60
+notes:
+  - istioctl gets the module's C(kubeconfig) and C(context); a kubeconfig given as a dictionary, or
+    C(host) and C(api_key) without a kubeconfig, are written to a private temporary kubeconfig for it.
+requirements:
+  - istioctl of the Istio version to install
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Install Istio 1.30.3 with the ambient profile
+  ambient.mesh.istio_install:
+    version: 1.30.3
+    precheck: true
+
+- name: Canary upgrade, step 1 - the new revision side by side
+  ambient.mesh.istio_install:
+    version: 1.31.0
+    revision: 1-31-0
+    istioctl_path: /opt/istio-1.31.0/bin/istioctl
+
+- name: Canary upgrade, step 2 - move the default tag to it (then restart workloads)
+  ambient.mesh.istio_install:
+    version: 1.31.0
+    revision: 1-31-0
+    tag: default
+    istioctl_path: /opt/istio-1.31.0/bin/istioctl
+
+- name: Canary upgrade, step 3 - remove the old revision
+  ambient.mesh.istio_install:
+    state: absent
+    revision: 1-30-3
+    istioctl_path: /opt/istio-1.31.0/bin/istioctl
+
+- name: Remove Istio entirely, CRDs included
+  ambient.mesh.istio_install:
+    state: absent
+    purge: true
+"""
+
+RETURN = r"""
+action:
+  description: What was (or in check mode would be) done; null when nothing.
+  returned: always
+  type: str
+  sample: upgrade
+reason:
+  description: Why, in words.
+  returned: always
+  type: str
+  sample: upgrade revision default from 1.29.2 to 1.30.3
+version:
+  description: The version of O(revision) before and after.
+  returned: always
+  type: dict
+  sample: {"before": "1.29.2", "after": "1.30.3"}
+revision:
+  description: The revision acted on.
+  returned: always
+  type: str
+tag_moved:
+  description: The revision tag move made, or null.
+  returned: when state is present
+  type: dict
+  sample: {"from": "default", "to": "1-30-3"}
+components:
+  description: istiod, ztunnel and istio-cni with their ready and desired counts, after the wait.
+  returned: when state is present and not in check mode
+  type: list
+  elements: dict
+  sample: [{"component": "ztunnel", "name": "ztunnel", "namespace": "istio-system", "ready": true,
+            "ready_count": 3, "desired": 3}]
+istioctl_calls:
+  description: The istioctl subcommands this run executed (arguments, without the kubeconfig flags).
+  returned: always
+  type: list
+  elements: list
+"""
+
+import shutil
+
+from ansible_collections.ambient.mesh.plugins.module_utils._args import WAIT_ARG_SPEC, argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_install import run
+from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import (
+    Istioctl,
+    kube_arguments,
+    temporary_directory,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    spec = argument_spec(WAIT_ARG_SPEC, dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        version=dict(type="str"),
+        revision=dict(type="str", default="default"),
+        tag=dict(type="str"),
+        set=dict(type="dict", default={}),
+        values_files=dict(type="list", elements="path", default=[]),
+        precheck=dict(type="bool", default=False),
+        purge=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        istioctl_path=dict(type="path"),
+        concurrency=dict(type="int", default=8),
+        request_budget=dict(type="int", default=60),
+    ))
+    spec["wait_timeout"]["default"] = 300
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    tmpdir = temporary_directory()
+    istioctl = None
+    try:
+        api = KubeApi(module, budget_seconds=module.params["request_budget"])
+        # AnsibleK8SModule wraps the AnsibleModule that runs commands
+        istioctl = Istioctl(module._module, module.params["istioctl_path"], kube_arguments(module.params, tmpdir))
+        result = run(api, istioctl, module.params, module.check_mode)
+    except AmbientMeshError as exc:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        details = dict(exc.details, istioctl_calls=istioctl.calls if istioctl else [])
+        module.fail_json(msg=exc.msg, **details)
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    result["istioctl_calls"] = istioctl.calls
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""istio_install through ansible-playbook, with the fake istioctl and the test API server."""
+
+import pytest
+
+from builders import ambient_namespace, waypoint
+from conftest import GATEWAY_V151
+
+pytestmark = pytest.mark.integration
+
+
+def installed(cluster):
+    deps = {d["metadata"]["name"]: d for d in cluster.list("apps/v1", "Deployment", "istio-system")}
+    ds = {d["metadata"]["name"]: d for d in cluster.list("apps/v1", "DaemonSet", "istio-system")}
+    return deps, ds
+
+
+def args(istioctl, **extra):
+    return dict({"istioctl_path": istioctl.path, "version": "1.30.3", "wait_timeout": 20}, **extra)
+
+
+def test_four_step_idempotence(cluster, playbook, istioctl):
+    check = playbook.run("ambient.mesh.istio_install", args(istioctl), check=True, diff=True)
+    assert check["changed"] is True and check["action"] == "install", check.get("msg")
+    assert check["diff"]["before"] == {} and check["diff"]["after"]["version"] == "1.30.3"
+    assert "install" not in istioctl.subcommands() and "manifest generate" in istioctl.subcommands()
+    assert installed(cluster) == ({}, {})
+
+    run = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert run["changed"] is True and run["action"] == "install", run.get("msg")
+    assert [c["component"] for c in run["components"]] == ["istiod", "ztunnel", "istio-cni"]
+    assert all(c["ready"] for c in run["components"])
+    deps, ds = installed(cluster)
+    assert set(deps) == {"istiod"} and set(ds) == {"ztunnel", "istio-cni-node"}
+    istiod = deps["istiod"]
+    assert istiod["metadata"]["labels"]["operator.istio.io/component"] == "Pilot"
+    assert istiod["metadata"]["labels"]["operator.istio.io/version"] == "1.30.3"
+    assert "istio-operator" in [m["manager"] for m in istiod["metadata"]["managedFields"]]
+    install_calls = [a for a in istioctl.calls() if a[0] == "install"]
+    assert len(install_calls) == 1 and "-y" in install_calls[0] and "profile=ambient" in install_calls[0]
+
+    mark = istioctl.mark()
+    again_check = playbook.run("ambient.mesh.istio_install", args(istioctl), check=True)
+    again = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert again_check["changed"] is False and again["changed"] is False
+    assert again["action"] is None and "installed as asked" in again["reason"]
+    assert "install" not in istioctl.subcommands(mark)
+
+
+def test_upgrade_from_one_version_to_another(cluster, playbook, istioctl):
+    istioctl.configure(version="1.29.2")
+    playbook.run("ambient.mesh.istio_install", args(istioctl, version="1.29.2"))
+    istioctl.configure(version="1.30.3")
+    check = playbook.run("ambient.mesh.istio_install", args(istioctl), check=True, diff=True)
+    assert check["action"] == "upgrade" and check["version"] == {"before": "1.29.2", "after": "1.30.3"}
+    assert check["diff"]["before"]["version"] == "1.29.2" and check["diff"]["after"]["version"] == "1.30.3"
+    run = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert run["changed"] and run["action"] == "upgrade"
+    deps, ds = installed(cluster)
+    assert deps["istiod"]["metadata"]["labels"]["operator.istio.io/version"] == "1.30.3"
+    assert ds["ztunnel"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.30.3")
+
+
+def test_revision_side_by_side_and_tag_move(cluster, playbook, istioctl):
+    istioctl.configure(version="1.29.2")
+    playbook.run("ambient.mesh.istio_install", args(istioctl, version="1.29.2", tag="default"))
+    assert cluster.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                       "istio-revision-tag-default")["metadata"]["labels"]["istio.io/rev"] == "default"
+    istioctl.configure(version="1.30.3")
+    canary = playbook.run("ambient.mesh.istio_install", args(istioctl, revision="1-30-3"))
+    assert canary["action"] == "install" and canary["tag_moved"] is None
+    deps, _ds = installed(cluster)
+    assert set(deps) == {"istiod", "istiod-1-30-3"}
+    assert deps["istiod"]["metadata"]["labels"]["operator.istio.io/version"] == "1.29.2"
+
+    moved = playbook.run("ambient.mesh.istio_install", args(istioctl, revision="1-30-3", tag="default"))
+    assert moved["changed"] is True and moved["action"] is None
+    assert moved["tag_moved"] == {"from": "default", "to": "1-30-3"}
+    assert cluster.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                       "istio-revision-tag-default")["metadata"]["labels"]["istio.io/rev"] == "1-30-3"
+    assert playbook.run("ambient.mesh.istio_install", args(istioctl, revision="1-30-3", tag="default"))["changed"] is False
+
+    old_gone = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", revision="default"))
+    assert old_gone["changed"] is True, old_gone.get("msg")
+    deps, _ds = installed(cluster)
+    assert set(deps) == {"istiod-1-30-3"}
+
+
+def test_uninstall_refused_while_enrolled_then_forced(cluster, playbook, istioctl):
+    playbook.run("ambient.mesh.istio_install", args(istioctl))
+    cluster.load_crds(GATEWAY_V151)
+    cluster.put(ambient_namespace("hello", waypoint="waypoint"))
+    cluster.put(waypoint("hello"))
+    mark = istioctl.mark()
+    refused = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True))
+    assert refused["failed"] is True
+    assert "namespace hello" in refused["msg"] and "waypoint hello/waypoint" in refused["msg"]
+    assert "uninstall" not in istioctl.subcommands(mark)
+    check = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True, force=True),
+                         check=True)
+    assert check["changed"] is True and installed(cluster)[0]
+    gone = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True, force=True))
+    assert gone["changed"] is True
+    assert installed(cluster) == ({}, {})
+    assert cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                       "virtualservices.networking.istio.io") is None
+    again = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True, force=True))
+    assert again["changed"] is False
+
+
+def test_precheck_warnings_are_surfaced_by_name(cluster, playbook, istioctl):
+    istioctl.configure(precheck=[{"code": "IST0141", "level": "Warning", "origin": "Deployment default/legacy",
+                                  "message": "Insufficient permissions to install Istio"}])
+    result = playbook.run("ambient.mesh.istio_install", args(istioctl, precheck=True))
+    assert result["failed"] is True
+    assert "IST0141" in result["msg"] and "Insufficient permissions to install Istio" in result["msg"]
+    assert "install" not in istioctl.subcommands()
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ({"istioctl_path": "/nonexistent/istioctl"}, "istioctl_path /nonexistent/istioctl is not an executable file"),
+    ({"version": "1.31.0"}, "is version 1.30.3, but version 1.31.0 was asked for"),
+])
+def test_istioctl_missing_or_wrong_version(cluster, playbook, istioctl, extra, fragment):
+    result = playbook.run("ambient.mesh.istio_install", dict(args(istioctl), **extra))
+    assert result["failed"] is True and fragment in result["msg"]
+    assert installed(cluster) == ({}, {})
+
+
+def test_istioctl_not_on_path(cluster, playbook, istioctl):
+    result = playbook.run("ambient.mesh.istio_install", {"version": "1.30.3"})
+    assert result["failed"] is True and "istioctl was not found on PATH" in result["msg"]
+
+
+def test_failing_install_shows_stderr_and_a_rerun_converges(cluster, playbook, istioctl):
+    istioctl.configure(fail={"install": {"rc": 1, "stderr": "Error: failed to install manifests: webhook timeout"}})
+    failed = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert failed["failed"] is True and "webhook timeout" in failed["msg"] and failed["rc"] == 1
+    assert failed["stderr"].startswith("Error: failed to install manifests")
+    istioctl.configure(fail={})
+    fixed = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert fixed["changed"] is True and not fixed.get("failed")
+    assert playbook.run("ambient.mesh.istio_install", args(istioctl))["changed"] is False
+
+
+def test_component_never_ready_names_it_and_a_rerun_finishes(cluster, playbook, istioctl):
+    cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", None)
+    timed_out = playbook.run("ambient.mesh.istio_install", args(istioctl, wait_timeout=3))
+    assert timed_out["failed"] is True
+    assert "ztunnel istio-system/ztunnel 0/3 ready" in timed_out["msg"]
+    cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", 0)
+    ds = cluster.get("apps/v1", "DaemonSet", "ztunnel", "istio-system")
+    ds.pop("status")
+    ds["spec"]["template"]["metadata"].setdefault("annotations", {})["restarted"] = "1"
+    cluster.put(ds, manager="kubectl-rollout")  # the node came back; the pods roll
+    rerun = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert not rerun.get("failed"), rerun.get("msg")
+    assert playbook.run("ambient.mesh.istio_install", args(istioctl))["changed"] is False
+
+
+def test_changed_settings_reinstall_and_bad_settings_fail_in_check_mode(cluster, playbook, istioctl):
+    playbook.run("ambient.mesh.istio_install", args(istioctl))
+    changed = playbook.run("ambient.mesh.istio_install",
+                           args(istioctl, set={"values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API": "true"}))
+    assert changed["action"] == "reconfigure" and "settings" in changed["reason"]
+    env = cluster.get("apps/v1", "Deployment", "istiod", "istio-system")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "PILOT_ENABLE_ALPHA_GATEWAY_API", "value": "true"} in env
+    bad = playbook.run("ambient.mesh.istio_install", args(istioctl, set={"bogus.key": "1"}), check=True)
+    assert bad["failed"] is True and 'unknown field "bogus.key"' in bad["msg"]
