@@ -8,7 +8,8 @@ trap 'rm -rf "$out"' EXIT
 "$VENV/bin/ansible-galaxy" collection build --force --output-path "$out" .
 tarball=$(ls "$out"/ambient-mesh-*.tar.gz)
 listing=$(tar -tzf "$tarball")
-for required in plugins/modules/gateway_api_crds.py plugins/modules/mesh_info.py meta/runtime.yml README.md \
+for required in plugins/modules/gateway_api_crds.py plugins/modules/mesh_info.py plugins/modules/istio_install.py \
+                roles/install/tasks/main.yml roles/install/meta/argument_specs.yml meta/runtime.yml README.md \
                 plugins/module_utils/_kube.py plugins/doc_fragments/wait.py; do
   grep -qx "$required" <<<"$listing" || { echo "missing from $tarball: $required"; exit 1; }
 done

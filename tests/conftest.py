@@ -110,3 +110,33 @@ class FakeIstioctl:
 @pytest.fixture
 def istioctl(tmp_path):
     return FakeIstioctl(tmp_path)
+
+
+class PlayResult:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.recap = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("localhost") and "ok=" in line:
+                self.recap = {k: int(v) for k, v in (part.split("=") for part in line.split()[2:])}
+
+    @property
+    def changed(self):
+        return self.recap.get("changed", 0)
+
+    @property
+    def failed(self):
+        return self.rc != 0 or self.recap.get("failed", 0) > 0
+
+
+def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags=None):
+    """Runs a role of the collection against the test cluster through ansible-playbook."""
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": kubeconfig}},
+             "roles": [{"role": role, "vars": variables}]}]
+    book = pathlib.Path(workdir) / f"role-{role.rsplit('.', 1)[-1]}-{len(list(pathlib.Path(workdir).glob('role-*')))}.yml"
+    book.write_text(yaml.safe_dump(play), encoding="utf-8")
+    extra = (["--check"] if check else []) + (["--diff"] if diff else []) + (["--tags", tags] if tags else [])
+    return PlayResult(run_playbook(book, *extra))

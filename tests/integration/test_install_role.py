@@ -1,0 +1,68 @@
+"""The install role through ansible-playbook, with the fake istioctl and the test API server."""
+
+import pytest
+
+from builders import ambient_namespace
+from conftest import GATEWAY_V151, run_role
+
+pytestmark = pytest.mark.integration
+
+
+def role_vars(istioctl, **extra):
+    return dict({"install_istioctl_path": istioctl.path, "install_gateway_api_src": str(GATEWAY_V151),
+                 "install_wait_timeout": 20}, **extra)
+
+
+def test_four_step_idempotence_and_ordered_uninstall(cluster, kubeconfig, tmp_path, istioctl):
+    check = run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl), check=True)
+    assert not check.failed, check.stdout
+    assert check.changed == 2  # CRDs and Istio would change
+    assert cluster.list("apps/v1", "Deployment", "istio-system") == []
+    assert cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                       "httproutes.gateway.networking.k8s.io") is None
+
+    run = run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl))
+    assert not run.failed, run.stdout
+    assert run.changed == 2
+    assert "ztunnel istio-system/ztunnel: 3/3 ready" in run.stdout
+    assert "istiod istio-system/istiod: 1/1 ready" in run.stdout
+    crd = cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "httproutes.gateway.networking.k8s.io")
+    assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.5.1"
+
+    mark = istioctl.mark()
+    assert run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl), check=True).changed == 0
+    again = run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl))
+    assert again.changed == 0 and not again.failed
+    assert "install" not in istioctl.subcommands(mark)
+
+    cluster.put(ambient_namespace("hello"))
+    refused = run_role(kubeconfig, tmp_path, "ambient.mesh.install",
+                       role_vars(istioctl, install_state="absent", install_purge=True))
+    assert refused.failed and "namespace hello" in refused.stdout
+    removed = run_role(kubeconfig, tmp_path, "ambient.mesh.install",
+                       role_vars(istioctl, install_state="absent", install_purge=True, install_force=True,
+                                 install_remove_gateway_api=True))
+    assert not removed.failed, removed.stdout
+    assert cluster.list("apps/v1", "Deployment", "istio-system") == []
+    assert cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                       "httproutes.gateway.networking.k8s.io") is None
+
+
+@pytest.mark.parametrize("variables, fragment", [
+    ({"install_istio_version": "1.31.0", "install_gateway_api_version": "v1.5.1"},
+     "is version 1.30.3, but 1.31.0 is asked for"),
+    ({"install_istioctl_path": "/nonexistent/istioctl"}, "istioctl was not found or failed"),
+    ({"install_istio_version": "1.99.0"}, "no Gateway API version is known"),
+    ({"install_state": "upgrade"}, "value of install_state must be one of: present, absent, got: upgrade"),
+])
+def test_preflight_stops_bad_input_before_any_change(cluster, kubeconfig, tmp_path, istioctl, variables, fragment):
+    mark = cluster.mark()
+    result = run_role(kubeconfig, tmp_path, "ambient.mesh.install", dict(role_vars(istioctl), **variables))
+    assert result.failed and fragment in result.stdout, result.stdout
+    assert cluster.writes(mark) == []
+
+
+def test_preflight_refuses_an_old_kubernetes(kubeconfig, tmp_path, istioctl, cluster):
+    cluster.api.kubernetes_version = "v1.29.4"
+    result = run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl))
+    assert result.failed and "needs Kubernetes 1.32 or newer; this cluster runs v1.29.4" in result.stdout
