@@ -226,5 +226,3 @@ def run(api, istioctl, params, check_mode):
     if params["state"] == "absent":
         return ensure_absent(api, istioctl, params, check_mode)
     return ensure_present(api, istioctl, params, check_mode)
-
-

@@ -67,8 +67,9 @@ options:
     type: str
   set:
     description:
-      - Installation settings passed as C(--set key=value) (for example
-        V({"values.global.logging.level": "default:debug"})). C(profile) is always C(ambient).
+      - Installation settings, each passed as C(--set key=value), for example the key
+        C(values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API) with the value V(true).
+      - C(profile) is always C(ambient); set O(revision) instead of C(revision).
     type: dict
     default: {}
   values_files:
@@ -93,6 +94,11 @@ options:
       - With O(state=absent), uninstall even while namespaces are enrolled or waypoints exist.
     type: bool
     default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for istiod, ztunnel and istio-cni to be ready (or, when uninstalling, gone).
+    type: int
+    default: 300
   istioctl_path:
     description:
       - The istioctl binary; by default the one on C(PATH).

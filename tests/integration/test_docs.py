@@ -14,6 +14,8 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("module, must_show", [
     ("ambient.mesh.gateway_api_crds", ["allow_downgrade", "kubeconfig", "force_conflicts", "wait_timeout",
                                        "EXAMPLES", "RETURN VALUES", "check_mode"]),
+    ("ambient.mesh.istio_install", ["istioctl_path", "precheck", "purge", "kubeconfig", "tag", "EXAMPLES",
+                                    "RETURN VALUES", "istioctl_calls"]),
     ("ambient.mesh.mesh_info", ["fail_on_findings", "kubeconfig", "VS_SPLIT_WITHOUT_WAYPOINT", "EXAMPLES",
                                 "RETURN VALUES", "findings"]),
 ])
