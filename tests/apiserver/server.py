@@ -19,7 +19,7 @@ from kmock._internal import parsing
 
 from . import catalog as catalog_mod
 from . import patches, schema, selectors, ssa
-from .controllers import WorkloadController
+from .controllers import WaypointController, WorkloadController
 
 _JSON_PATCH = "application/json-patch+json"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -92,12 +92,14 @@ class ApiServer(KubernetesScaffold):
 
     _own_payloads: int = 0
     workloads: object = None
+    waypoints: object = None
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
         self.fallback << self._dispatch
         self._own_payloads = len(self._payloads)
         self.workloads = WorkloadController(self)
+        self.waypoints = WaypointController(self)
 
     async def _handle(self, request):
         # kmock matches every reaction against its whole request history, which grows with each
@@ -489,6 +491,7 @@ class ApiServer(KubernetesScaffold):
             self._crd_written(new)
         if sub is None:
             self.workloads.observe(res, new, old)
+        self.waypoints.notify(res, manager)
         return new
 
     @staticmethod
@@ -580,6 +583,7 @@ class ApiServer(KubernetesScaffold):
 
     def _remove(self, res, key):
         self.objects.pop(key, None)
+        self.waypoints.notify(res, None)
         if res.plural == "namespaces":  # the namespace controller, done at once
             for other in [k for k in self.objects if k[2] == key[3] and k[0:2] != ("", "namespaces")]:
                 del self.objects[other]

@@ -311,3 +311,58 @@ def test_workloads_become_ready_after_their_delay_or_never(cluster):
     time.sleep(0.1)
     status = cluster.get("apps/v1", "DaemonSet", "ztunnel", "default")["status"]
     assert status["numberReady"] == status["desiredNumberScheduled"] == 3
+
+
+def _istiod(cluster):
+    cluster.seed_namespace("istio-system")
+    cluster.put({"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": "istiod", "namespace": "istio-system", "labels": {"app": "istiod"}},
+                 "spec": {"selector": {"matchLabels": {"app": "istiod"}},
+                          "template": {"spec": {"containers": [{"name": "discovery"}]}}}})
+
+
+def _bound(cluster, ns, name):
+    svc = cluster.get("v1", "Service", name, ns)
+    for cond in (svc.get("status") or {}).get("conditions") or []:
+        if cond["type"] == "istio.io/WaypointBound":
+            return cond["status"], cond["reason"]
+    return None
+
+
+def test_simulated_istiod_programs_waypoints_and_binds_services(cluster):
+    import time
+    from builders import ambient_namespace, namespace, service, waypoint
+    cluster.load_crds(GATEWAY_V151)
+    cluster.put(ambient_namespace("hello", waypoint="waypoint"))
+    cluster.put(service("hello", "helloworld"))
+    gw = waypoint("hello", programmed=None)
+    cluster.put(gw)
+    time.sleep(0.2)
+    pending = cluster.get("gateway.networking.k8s.io/v1", "Gateway", "waypoint", "hello")["status"]["conditions"]
+    assert {c["type"]: c["status"] for c in pending} == {"Accepted": "Unknown", "Programmed": "Unknown"}  # no istiod
+    assert _bound(cluster, "hello", "helloworld") == ("False", "WaypointIsNotReady")
+    _istiod(cluster)
+    time.sleep(0.3)
+    programmed = cluster.get("gateway.networking.k8s.io/v1", "Gateway", "waypoint", "hello")["status"]["conditions"]
+    assert {c["type"]: c["status"] for c in programmed} == {"Accepted": "True", "Programmed": "True"}
+    assert cluster.get("apps/v1", "Deployment", "waypoint", "hello") is not None
+    assert _bound(cluster, "hello", "helloworld") == ("True", "WaypointAccepted")
+
+    cluster.put(namespace("other", **{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint",
+                                      "istio.io/use-waypoint-namespace": "hello"}))
+    cluster.put(service("other", "svc"))
+    cluster.put(service("hello", "wl-bound", labels={"istio.io/use-waypoint": "wl"}))
+    cluster.put(waypoint("hello", "wl", waypoint_for="workload", programmed=None))
+    cluster.set_readiness("Deployment", "hello", "blocked", None)
+    cluster.put(service("hello", "to-blocked", labels={"istio.io/use-waypoint": "blocked"}))
+    cluster.put(waypoint("hello", "blocked", programmed=None))
+    time.sleep(0.3)
+    assert _bound(cluster, "other", "svc") == ("False", "AttachmentDenied")
+    assert _bound(cluster, "hello", "wl-bound") == ("False", "UnsupportedTrafficType")
+    assert _bound(cluster, "hello", "to-blocked") == ("False", "WaypointIsNotReady")
+    opened = cluster.get("gateway.networking.k8s.io/v1", "Gateway", "waypoint", "hello")
+    opened["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    opened.pop("status")
+    cluster.put(opened)
+    time.sleep(0.3)
+    assert _bound(cluster, "other", "svc") == ("True", "WaypointAccepted")
