@@ -56,20 +56,34 @@ def check_objects(api, objects):
     return types
 
 
+# Above this many namespaces for one kind, one cluster-wide LIST replaces a LIST per namespace.
+NAMESPACES_PER_LIST = 3
+
+
+def list_groups(objects, types):
+    """(apiVersion, kind, namespace or None) to LIST: per namespace, or cluster-wide when many."""
+    by_kind = {}
+    for obj, res in zip(objects, types):
+        namespace = obj["metadata"].get("namespace") if res.namespaced else None
+        by_kind.setdefault((obj["apiVersion"], obj["kind"]), set()).add(namespace)
+    groups = []
+    for (api_version, kind), namespaces in sorted(by_kind.items()):
+        if len(namespaces) > NAMESPACES_PER_LIST:
+            namespaces = {None}
+        groups += [(api_version, kind, ns) for ns in sorted(namespaces, key=str)]
+    return groups
+
+
 def live_index(api, objects, types, concurrency):
-    """{(apiVersion, kind, namespace, name): live object}, one LIST per kind and namespace."""
-    groups = sorted(set(
-        (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace") if res.namespaced else None)
-        for obj, res in zip(objects, types)
-    ), key=lambda g: tuple(str(p) for p in g))
+    """{(apiVersion, kind, namespace, name): live object}, reading by LIST only."""
     wanted = set(_key(obj, res) for obj, res in zip(objects, types))
     index = {}
     for group, items, error in run_concurrently(
-            lambda g: api.list(g[0], g[1], namespace=g[2]), groups, concurrency):
+            lambda g: api.list(g[0], g[1], namespace=g[2]), list_groups(objects, types), concurrency):
         if error is not None:
             raise error
         for item in items:
-            key = (group[0], group[1], group[2], item["metadata"]["name"])
+            key = (group[0], group[1], item["metadata"].get("namespace"), item["metadata"]["name"])
             if key in wanted:
                 index[key] = item
     return index

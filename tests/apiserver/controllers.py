@@ -136,11 +136,22 @@ class WaypointController:
             for gw in self._objects("gateway.networking.k8s.io", "gateways"):  # as programmed just now
                 if (gw.get("spec") or {}).get("gatewayClassName") == WAYPOINT_CLASS:
                     waypoints[(gw["metadata"]["namespace"], gw["metadata"]["name"])] = gw
+        self._collect_orphans(deploy_res, svc_res, waypoints)
         for svc in self._objects("", "services"):
             labels = svc["metadata"].get("labels") or {}
             if "gateway.networking.k8s.io/gateway-name" in labels:
                 continue
             self._bind(svc_res, svc, waypoints)
+
+    def _collect_orphans(self, deploy_res, svc_res, waypoints):
+        """The garbage collector: a waypoint's Deployment and Service go with its Gateway."""
+        for res, group, plural in ((deploy_res, "apps", "deployments"), (svc_res, "", "services")):
+            for obj in self._objects(group, plural):
+                labels = obj["metadata"].get("labels") or {}
+                if labels.get("gateway.istio.io/managed") != "istio.io-mesh-controller":
+                    continue
+                if (obj["metadata"]["namespace"], labels.get("gateway.networking.k8s.io/gateway-name")) not in waypoints:
+                    self.server.objects.pop(self.server._key(res, obj["metadata"]["namespace"], obj["metadata"]["name"]))
 
     def _program(self, gw_res, deploy_res, svc_res, gw):
         ns, name = gw["metadata"]["namespace"], gw["metadata"]["name"]

@@ -144,6 +144,7 @@ class ApiServer(KubernetesScaffold):
         entry["verb"] = verb
         self._inject_fault(entry)
         body = self._body(request) if method in ("POST", "PUT", "PATCH") else None
+        entry["body"] = body
         handler = getattr(self, f"_do_{verb}")
         return await handler(res, namespace, name, sub, params, body, request)
 

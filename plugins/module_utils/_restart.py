@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rollout restarts, as `kubectl rollout restart` does them, and waiting for the rollouts."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
+from ansible_collections.ambient.mesh.plugins.module_utils._wait import wait_for
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def workloads_in(api, namespaces, concurrency):
+    """{namespace: [workload objects]}: one cluster-wide LIST per kind."""
+    wanted = set(namespaces)
+    out = dict((ns, []) for ns in wanted)
+    for _kind, items, error in run_concurrently(lambda kind: api.list("apps/v1", kind), WORKLOAD_KINDS, concurrency):
+        if error is not None:
+            raise error
+        for item in items:
+            if item["metadata"]["namespace"] in wanted:
+                out[item["metadata"]["namespace"]].append(item)
+    return out
+
+
+def restart(api, workloads, check_mode, concurrency, now=None):
+    """Restart each workload once (pod-template annotation); returns their refs."""
+    stamp = now or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+
+    def send(obj):
+        return api.patch("apps/v1", obj["kind"], obj["metadata"]["name"], patch,
+                         namespace=obj["metadata"]["namespace"], dry_run=check_mode)
+
+    failures = [error.msg for _o, _a, error in run_concurrently(send, workloads, concurrency) if error is not None]
+    if failures:
+        raise AmbientMeshError("restarting workloads failed (run again to finish): %s" % "; ".join(failures))
+    return ["%s %s/%s" % (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in workloads]
+
+
+def rollout_done(obj):
+    """(done, why not) for a Deployment, StatefulSet or DaemonSet."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if (status.get("observedGeneration") or 0) < (obj["metadata"].get("generation") or 0):
+        return False, "generation not observed yet"
+    if obj["kind"] == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        ready = min(status.get("updatedNumberScheduled", 0), status.get("numberReady", 0))
+    else:
+        desired = spec.get("replicas", 1)
+        ready = min(status.get("updatedReplicas", 0), status.get("readyReplicas", 0))
+    return ready >= desired, "%d/%d updated and ready" % (ready, desired)
+
+
+def wait_rollouts(api, refs, timeout, concurrency):
+    """Wait until every restarted workload has rolled out; reads by LIST per kind."""
+    if not refs:
+        return
+
+    def read():
+        namespaces = set(ref.split(" ", 1)[1].split("/", 1)[0] for ref in refs)
+        current = workloads_in(api, namespaces, concurrency)
+        return dict(("%s %s/%s" % (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]), o)
+                    for items in current.values() for o in items)
+
+    def predicate(objects):
+        pending = []
+        for ref in refs:
+            obj = objects.get(ref)
+            done, why = rollout_done(obj) if obj else (True, "")
+            if not done:
+                pending.append("%s (%s)" % (ref, why))
+        return not pending, ", ".join(pending)
+
+    wait_for(read, predicate, timeout, "the restarted workloads to roll out", interval=1.0)

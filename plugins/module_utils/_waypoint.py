@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""waypoint: the Gateways `istioctl waypoint apply` makes, their bindings, and the proof they work."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
+    USE_WAYPOINT,
+    USE_WAYPOINT_NAMESPACE,
+    WAYPOINT_CLASS,
+    WAYPOINT_FOR,
+    labels_of,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
+    labels_patch,
+    patch_all,
+    valid_dns_label,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state, describe, wait_for
+
+GATEWAY = ("gateway.networking.k8s.io/v1", "Gateway")
+BOUND = "istio.io/WaypointBound"
+# What a target of each kind needs from istio.io/waypoint-for.
+SERVES = {"Service": ("service", "all"), "Namespace": ("service", "workload", "all")}
+FIXES = {
+    "WaypointIsNotReady": "the waypoint is missing or not Programmed yet: check its Deployment and that istiod runs",
+    "AttachmentDenied": "the waypoint does not accept bindings from this namespace: set allowed_namespaces: all "
+                        "on the waypoint",
+    "UnsupportedTrafficType": "the waypoint's istio.io/waypoint-for does not include service traffic: use for: "
+                              "service or all",
+}
+
+
+def normalize(items):
+    out, problems, seen = [], [], set()
+    for index, item in enumerate(items or []):
+        spec = dict(item)
+        ref = "%s/%s" % (spec.get("namespace"), spec.get("name"))
+        where = "waypoint %d (%s)" % (index, ref)
+        if spec["name"] == "none":
+            problems.append("%s: the name none is reserved (use-waypoint=none means no waypoint)" % where)
+        elif not valid_dns_label(spec["name"]):
+            problems.append("%s: %r is not a valid name" % (where, spec["name"]))
+        if not valid_dns_label(spec.get("namespace")):
+            problems.append("%s: namespace is required" % where)
+        if ref in seen:
+            problems.append("%s is listed twice" % ref)
+        seen.add(ref)
+        targets = []
+        if spec.get("enroll_namespace"):
+            targets.append(("Namespace", spec["namespace"], None))
+        for svc in spec.get("enroll_services") or []:
+            targets.append(("Service", svc, spec["namespace"]))
+        for other in spec.get("enroll_namespaces") or []:
+            targets.append(("Namespace", other, None))
+        for target in targets:
+            if spec["waypoint_for"] not in SERVES[target[0]]:
+                problems.append("%s is for %s traffic and cannot serve %s %s: use for: %s"
+                                % (where, spec["waypoint_for"], target[0], target[1], " or ".join(SERVES[target[0]])))
+        spec["targets"] = targets
+        out.append(spec)
+    if problems:
+        raise AmbientMeshError("invalid waypoints: " + "; ".join(problems), problems=problems)
+    return out
+
+
+def gateway_for(spec):
+    """The Gateway `istioctl waypoint apply` makes for this waypoint."""
+    labels = {}
+    if spec["waypoint_for"] != "service":
+        labels[WAYPOINT_FOR] = spec["waypoint_for"]
+    if spec.get("revision"):
+        labels["istio.io/rev"] = spec["revision"]
+    listener = {"name": "mesh", "port": 15008, "protocol": "HBONE"}
+    allowed = spec.get("allowed_namespaces") or "auto"
+    if allowed == "all" or (allowed == "auto" and any(t[0] == "Namespace" and t[1] != spec["namespace"]
+                                                      for t in spec["targets"])):
+        listener["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    gateway = {"apiVersion": GATEWAY[0], "kind": GATEWAY[1],
+               "metadata": {"name": spec["name"], "namespace": spec["namespace"]},
+               "spec": {"gatewayClassName": WAYPOINT_CLASS, "listeners": [listener]}}
+    if labels:
+        gateway["metadata"]["labels"] = labels
+    return gateway
+
+
+def binding_labels(spec, target_namespace):
+    wanted = {USE_WAYPOINT: spec["name"], USE_WAYPOINT_NAMESPACE: None}
+    if target_namespace != spec["namespace"]:
+        wanted[USE_WAYPOINT_NAMESPACE] = spec["namespace"]
+    return wanted
+
+
+def _bound_to(obj, own_namespace):
+    lbl = labels_of(obj)
+    if USE_WAYPOINT not in lbl:
+        return None
+    return (lbl.get(USE_WAYPOINT_NAMESPACE, own_namespace), lbl[USE_WAYPOINT])
+
+
+def read_targets(api, specs):
+    """Live namespaces and Services (one LIST each) by key."""
+    namespaces = dict((n["metadata"]["name"], n) for n in api.list("v1", "Namespace"))
+    services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in api.list("v1", "Service"))
+    return namespaces, services
+
+
+def plan_bindings(specs, namespaces, services, overwrite):
+    """[(apiVersion, kind, namespace, name, patch)] and the problems that stop the run."""
+    edits, problems = [], []
+    for spec in specs:
+        if spec["state"] != "present":
+            continue
+        if spec["namespace"] not in namespaces:
+            problems.append("namespace %s does not exist" % spec["namespace"])
+            continue
+        for kind, name, namespace in spec["targets"]:
+            obj = namespaces.get(name) if kind == "Namespace" else services.get((namespace, name))
+            if obj is None:
+                problems.append("%s %s does not exist" % (kind, name if kind == "Namespace" else "%s/%s" % (namespace, name)))
+                continue
+            own_ns = name if kind == "Namespace" else namespace
+            current = _bound_to(obj, own_ns)
+            if current is not None and current != (spec["namespace"], spec["name"]) and not overwrite:
+                problems.append("%s %s already uses waypoint %s/%s: set overwrite: true to rebind it"
+                                % (kind, name, current[0], current[1]))
+                continue
+            patch = labels_patch(labels_of(obj), binding_labels(spec, own_ns))
+            if patch:
+                edits.append(("v1", kind, namespace, name, patch))
+    return edits, problems
+
+
+def unbind_edits(specs, namespaces, services):
+    """Label removals for everything bound to waypoints that are going away."""
+    leaving = set((s["namespace"], s["name"]) for s in specs if s["state"] == "absent")
+    edits = []
+    for name, ns in sorted(namespaces.items()):
+        if _bound_to(ns, name) in leaving:
+            edits.append(("v1", "Namespace", None, name, {"metadata": {"labels": {USE_WAYPOINT: None,
+                                                                                   USE_WAYPOINT_NAMESPACE: None}}}))
+    for (namespace, name), svc in sorted(services.items()):
+        if _bound_to(svc, namespace) in leaving:
+            edits.append(("v1", "Service", namespace, name, {"metadata": {"labels": {USE_WAYPOINT: None,
+                                                                                      USE_WAYPOINT_NAMESPACE: None}}}))
+    return edits
+
+
+def services_to_prove(specs, namespaces, services):
+    """(namespace, name) of every Service that should end up bound, with its waypoint."""
+    out = {}
+    for spec in specs:
+        if spec["state"] != "present":
+            continue
+        for kind, name, namespace in spec["targets"]:
+            if kind == "Service":
+                out[(namespace, name)] = (spec["namespace"], spec["name"])
+                continue
+            for (svc_ns, svc_name), svc in services.items():
+                lbl = labels_of(svc)
+                if svc_ns != name or "gateway.networking.k8s.io/gateway-name" in lbl:
+                    continue
+                if USE_WAYPOINT in lbl and _bound_to(svc, svc_ns) != (spec["namespace"], spec["name"]):
+                    continue  # the Service chose another waypoint (or none) for itself
+                out.setdefault((svc_ns, svc_name), (spec["namespace"], spec["name"]))
+    return out
+
+
+def wait_programmed(api, specs, timeout):
+    present = [s for s in specs if s["state"] == "present"]
+
+    def read():
+        return dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g) for g in api.list(*GATEWAY))
+
+    def predicate(gateways):
+        pending = []
+        for spec in present:
+            gw = gateways.get((spec["namespace"], spec["name"]))
+            met, cond = condition_state(gw or {}, "Programmed")
+            if not met:
+                pending.append("%s/%s %s" % (spec["namespace"], spec["name"], describe(cond)))
+        return not pending, "; ".join(pending)
+
+    wait_for(read, predicate, timeout, "the waypoints to be Programmed", interval=1.0)
+
+
+def wait_bound(api, expected, timeout):
+    if not expected:
+        return
+
+    def read():
+        return dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in api.list("v1", "Service"))
+
+    def predicate(services):
+        pending = []
+        for key, waypoint in sorted(expected.items()):
+            met, cond = condition_state(services.get(key) or {}, BOUND)
+            if met:
+                continue
+            text = "Service %s/%s (waypoint %s/%s): %s" % (key + waypoint + (describe(cond),))
+            if cond is not None and cond.get("reason") in FIXES:
+                text += " - fix: " + FIXES[cond["reason"]]
+            elif cond is None:
+                text += " - istiod has not reported it; is istiod running?"
+            pending.append(text)
+        return not pending, "; ".join(pending)
+
+    wait_for(read, predicate, timeout, "istio.io/WaypointBound on the bound Services", interval=1.0)
+
+
+def run(api, params, check_mode):
+    specs = normalize(params["waypoints"])
+    namespaces, services = read_targets(api, specs)
+    edits, problems = plan_bindings(specs, namespaces, services, params["overwrite"])
+    if problems:
+        raise AmbientMeshError("cannot bind waypoints: " + "; ".join(problems), problems=problems)
+
+    present = [gateway_for(s) for s in specs if s["state"] == "present"]
+    results = apply_objects(api, present, check_mode=check_mode, force=params["force_conflicts"],
+                            concurrency=params["concurrency"]) if present else []
+    failures = [e.msg for _edit, _answer, e in patch_all(api, edits, check_mode, params["concurrency"]) if e]
+
+    absent = [s for s in specs if s["state"] == "absent"]
+    unbinds = unbind_edits(specs, namespaces, services) if absent else []
+    failures += [e.msg for _edit, _answer, e in patch_all(api, unbinds, check_mode, params["concurrency"]) if e]
+    deleted = []
+    if not failures:
+        live = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
+                    for g in (api.list(*GATEWAY) if absent else []))
+        for spec in absent:
+            if (spec["namespace"], spec["name"]) in live:
+                api.delete(GATEWAY[0], GATEWAY[1], spec["name"], namespace=spec["namespace"], dry_run=check_mode)
+                deleted.append("%s/%s" % (spec["namespace"], spec["name"]))
+    if failures:
+        raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures))
+
+    if params["wait"] and not check_mode and present:
+        wait_programmed(api, specs, params["wait_timeout"])
+        _ns, services_now = read_targets(api, specs)
+        wait_bound(api, services_to_prove(specs, namespaces, services_now), params["wait_timeout"])
+
+    bindings = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in edits]
+    unbound = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in unbinds]
+    return {"changed": any(r["changed"] for r in results) or bool(edits) or bool(unbinds) or bool(deleted),
+            "waypoints": results, "bound": bindings, "unbound": unbound, "deleted": deleted}

@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: ambient_namespace
+short_description: Enroll many namespaces in Istio ambient mode, migrating sidecar namespaces in order
+version_added: 0.1.0
+description:
+  - Sets C(istio.io/dataplane-mode) and, when asked, C(istio.io/use-waypoint) and
+    C(istio.io/use-waypoint-namespace) on many namespaces in one call, reading them with one LIST
+    and writing only the namespaces that change.
+  - Refuses to enroll while ztunnel or istio-cni is not healthy (every desired pod ready), naming
+    what is not ready, unless O(check_dataplane=false).
+  - A namespace with sidecar injection (C(istio-injection=enabled) or C(istio.io/rev)) is migrated
+    only with O(migrate_sidecars=true), in the documented order - use-waypoint, then
+    dataplane-mode, then the injection labels removed - each step written before the next.
+  - With O(restart_workloads=true), the Deployments, StatefulSets and DaemonSets of the namespaces
+    whose capture changed (and only those) are restarted once, as C(kubectl rollout restart) does.
+  - Only the labels above (and the injection labels, when migrating) are ever written; every other
+    label and annotation is left alone. O(namespaces[].state=absent) removes only the labels this
+    module manages.
+author:
+  - ambient.mesh maintainers (@ambient-mesh)
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    description: Every write is sent as a server dry run; nothing changes.
+    support: full
+  diff_mode:
+    description: The managed labels of each namespace before and after.
+    support: full
+  idempotent:
+    description: A second run writes nothing and restarts nothing.
+    support: full
+options:
+  namespaces:
+    description:
+      - The namespaces.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: The namespace.
+        type: str
+        required: true
+      dataplane_mode:
+        description: V(ambient) enrolls; V(none) opts the namespace out explicitly.
+        type: str
+        choices: [ambient, none]
+        default: ambient
+      use_waypoint:
+        description:
+          - The waypoint for the namespace's traffic (C(istio.io/use-waypoint)), or V(none) to opt out.
+          - Not given, the current use-waypoint labels are left as they are.
+        type: str
+      use_waypoint_namespace:
+        description: The namespace of that waypoint when it is another one (C(istio.io/use-waypoint-namespace)).
+        type: str
+      state:
+        description: V(absent) removes the labels this module manages.
+        type: str
+        choices: [present, absent]
+        default: present
+      create:
+        description: Create the namespace when it does not exist (otherwise that is an error).
+        type: bool
+        default: false
+  migrate_sidecars:
+    description:
+      - Allow migrating namespaces that use sidecar injection (removes C(istio-injection) and
+        C(istio.io/rev) after the ambient labels are set). Without it such namespaces fail the task
+        before anything changes. Restart the workloads too, or their pods keep their sidecars.
+    type: bool
+    default: false
+  restart_workloads:
+    description:
+      - Restart the Deployments, StatefulSets and DaemonSets of the namespaces whose capture changed.
+    type: bool
+    default: false
+  wait_for_rollout:
+    description:
+      - After restarting, wait until every restarted workload has rolled out (within O(wait_timeout)).
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for the rollouts.
+    type: int
+    default: 300
+  check_dataplane:
+    description:
+      - Refuse to enroll while ztunnel or istio-cni is missing or not fully ready.
+    type: bool
+    default: true
+  concurrency:
+    description: How many API requests run at once.
+    type: int
+    default: 8
+  request_budget:
+    description: Seconds within which failed requests (429, 5xx, connection errors) are retried.
+    type: int
+    default: 60
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: The lab - hello and httpbin with their namespace waypoint, test for the client
+  ambient.mesh.ambient_namespace:
+    namespaces:
+      - name: hello
+        use_waypoint: waypoint
+      - name: httpbin
+        use_waypoint: waypoint
+      - name: test
+
+- name: Migrate a sidecar namespace to ambient and restart its workloads
+  ambient.mesh.ambient_namespace:
+    namespaces:
+      - name: legacy
+        use_waypoint: waypoint
+    migrate_sidecars: true
+    restart_workloads: true
+    wait_for_rollout: true
+
+- name: Take a namespace out of the mesh (only the ambient labels are removed)
+  ambient.mesh.ambient_namespace:
+    namespaces:
+      - name: hello
+        state: absent
+    restart_workloads: true
+"""
+
+RETURN = r"""
+namespaces:
+  description: One entry per namespace.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The namespace.
+      type: str
+    changed:
+      description: Whether its labels changed (or it was created).
+      type: bool
+    created:
+      description: Whether it was created.
+      type: bool
+    labels:
+      description: All its labels before and after.
+      type: dict
+    capture_changed:
+      description: Whether its pods' capture (ambient vs not) changed.
+      type: bool
+    steps:
+      description: How many ordered label writes it took (3 for a sidecar migration).
+      type: int
+    restarted:
+      description: Its workloads restarted, as Kind/name.
+      type: list
+      elements: str
+  sample: [{"name": "hello", "changed": true, "created": false, "capture_changed": true, "steps": 1,
+            "labels": {"before": {"team": "a"}, "after": {"team": "a", "istio.io/dataplane-mode": "ambient"}},
+            "restarted": ["Deployment/helloworld-v1"]}]
+restarted:
+  description: Every workload restarted, as Kind namespace/name.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import run
+from ansible_collections.ambient.mesh.plugins.module_utils._args import argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    spec = argument_spec(dict(
+        namespaces=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            dataplane_mode=dict(type="str", choices=["ambient", "none"], default="ambient"),
+            use_waypoint=dict(type="str"),
+            use_waypoint_namespace=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            create=dict(type="bool", default=False),
+        )),
+        migrate_sidecars=dict(type="bool", default=False),
+        restart_workloads=dict(type="bool", default=False),
+        wait_for_rollout=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        check_dataplane=dict(type="bool", default=True),
+        concurrency=dict(type="int", default=8),
+        request_budget=dict(type="int", default=60),
+    ))
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        api = KubeApi(module, budget_seconds=module.params["request_budget"])
+        result = run(api, module.params, module.check_mode)
+    except AmbientMeshError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    if module._diff:
+        result["diff"] = [{"before_header": "namespace %s" % r["name"], "after_header": "namespace %s" % r["name"],
+                           "before": r["labels"]["before"] or {}, "after": r["labels"]["after"] or {}}
+                          for r in result["namespaces"] if r["changed"]]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

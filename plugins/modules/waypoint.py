@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: waypoint
+short_description: Deploy Istio ambient waypoints, bind them, and prove the binding works
+version_added: 0.1.0
+description:
+  - Applies, by server-side apply, the Gateway that C(istioctl waypoint apply) makes (class
+    C(istio-waypoint), listener C(mesh) on 15008 with protocol HBONE, C(istio.io/waypoint-for) when
+    it is not C(service), C(istio.io/rev) when a revision is given), many waypoints in one call.
+  - Binds namespaces and Services to them with C(istio.io/use-waypoint) (and
+    C(istio.io/use-waypoint-namespace) across namespaces). Rebinding something bound to another
+    waypoint needs O(overwrite=true) and is never a silent skip (C(istioctl waypoint apply
+    --enroll-namespace) only warns).
+  - Waits for C(Programmed=True) on each Gateway and C(istio.io/WaypointBound=True) on every bound
+    Service; a failure reports istiod's reason (WaypointIsNotReady, AttachmentDenied,
+    UnsupportedTrafficType, ...) with a fix.
+  - Refuses the reserved name C(none), and a C(for) that cannot serve what it is bound to.
+  - O(waypoints[].state=absent) removes every binding to the waypoint first, then the Gateway.
+author:
+  - ambient.mesh maintainers (@ambient-mesh)
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ambient.mesh.wait
+  - ambient.mesh.apply
+attributes:
+  check_mode:
+    description: Every write is a server dry run; nothing changes and nothing is waited for.
+    support: full
+  diff_mode:
+    description: Each Gateway before and after; the bindings made or removed are listed.
+    support: full
+  idempotent:
+    description: A second run writes nothing.
+    support: full
+options:
+  waypoints:
+    description: The waypoints.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: The Gateway's name (V(none) is reserved).
+        type: str
+        default: waypoint
+      namespace:
+        description: Where the waypoint runs.
+        type: str
+        required: true
+      waypoint_for:
+        description: Which traffic it takes (C(istio.io/waypoint-for)).
+        type: str
+        choices: [service, workload, all, none]
+        default: service
+        aliases: [for]
+      revision:
+        description: The Istio revision that programs it (C(istio.io/rev)).
+        type: str
+      allowed_namespaces:
+        description:
+          - Which namespaces may bind to it. V(auto) allows all namespaces when O(waypoints[].enroll_namespaces)
+            names another namespace, and only its own otherwise.
+        type: str
+        choices: [auto, same, all]
+        default: auto
+      enroll_namespace:
+        description: Bind the waypoint's own namespace to it.
+        type: bool
+        default: false
+      enroll_services:
+        description: Bind these Services of the waypoint's namespace to it (a service-scoped waypoint).
+        type: list
+        elements: str
+        default: []
+      enroll_namespaces:
+        description: Bind these other namespaces to it (a cross-namespace waypoint).
+        type: list
+        elements: str
+        default: []
+      state:
+        description: V(absent) unbinds everything bound to it, then deletes the Gateway.
+        type: str
+        choices: [present, absent]
+        default: present
+  overwrite:
+    description: Rebind namespaces and Services that use another waypoint.
+    type: bool
+    default: false
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Namespace waypoints for the lab, each namespace bound to its own
+  ambient.mesh.waypoint:
+    waypoints:
+      - namespace: hello
+        enroll_namespace: true
+      - namespace: httpbin
+        enroll_namespace: true
+
+- name: A service-scoped waypoint for one Service only
+  ambient.mesh.waypoint:
+    waypoints:
+      - name: reviews-waypoint
+        namespace: bookinfo
+        enroll_services: [reviews]
+
+- name: One shared waypoint in a mesh namespace, used by two others
+  ambient.mesh.waypoint:
+    waypoints:
+      - name: shared
+        namespace: mesh-infra
+        enroll_namespaces: [team-a, team-b]
+
+- name: Remove a waypoint (its bindings first)
+  ambient.mesh.waypoint:
+    waypoints:
+      - namespace: hello
+        state: absent
+"""
+
+RETURN = r"""
+waypoints:
+  description: One entry per Gateway applied, with what was done to it.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"ref": "Gateway hello/waypoint", "kind": "Gateway", "namespace": "hello", "name": "waypoint",
+            "action": "created", "changed": true}]
+bound:
+  description: Namespaces and Services whose binding labels were set.
+  returned: always
+  type: list
+  elements: str
+  sample: ["Namespace hello", "Service bookinfo/reviews"]
+unbound:
+  description: Namespaces and Services whose binding to a removed waypoint was taken off.
+  returned: always
+  type: list
+  elements: str
+deleted:
+  description: Gateways deleted.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.ambient.mesh.plugins.module_utils._apply import summarize
+from ansible_collections.ambient.mesh.plugins.module_utils._args import APPLY_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._waypoint import run
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+
+def main():
+    spec = argument_spec(WAIT_ARG_SPEC, APPLY_ARG_SPEC, dict(
+        waypoints=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", default="waypoint"),
+            namespace=dict(type="str", required=True),
+            waypoint_for=dict(type="str", choices=["service", "workload", "all", "none"], default="service",
+                              aliases=["for"]),
+            revision=dict(type="str"),
+            allowed_namespaces=dict(type="str", choices=["auto", "same", "all"], default="auto"),
+            enroll_namespace=dict(type="bool", default=False),
+            enroll_services=dict(type="list", elements="str", default=[]),
+            enroll_namespaces=dict(type="list", elements="str", default=[]),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        )),
+        overwrite=dict(type="bool", default=False),
+    ))
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        api = KubeApi(module, budget_seconds=module.params["request_budget"])
+        result = run(api, module.params, module.check_mode)
+    except AmbientMeshError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    result["waypoints"] = summarize(result["waypoints"], diff=module._diff)
+    if module._diff:
+        result["diff"] = [w.pop("diff") for w in result["waypoints"] if w["changed"]]
+        for w in result["waypoints"]:
+            w.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""ambient_namespace through ansible-playbook against the test API server."""
+
+import pytest
+
+from builders import namespace
+
+pytestmark = pytest.mark.integration
+MODULE = "ambient.mesh.ambient_namespace"
+
+
+def dataplane(cluster, ztunnel_ready=True):
+    """ztunnel and istio-cni DaemonSets as the install leaves them (ready, or ztunnel stuck)."""
+    cluster.seed_namespace("istio-system")
+    for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
+        if name == "ztunnel" and not ztunnel_ready:
+            cluster.set_readiness("DaemonSet", "istio-system", name, None)
+        cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                     "metadata": {"name": name, "namespace": "istio-system", "labels": label},
+                     "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
+                              "spec": {"containers": [{"name": name}]}}}})
+
+
+def deployment(ns, name):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": name}]}}}}
+
+
+def labels(cluster, name):
+    return cluster.get("v1", "Namespace", name)["metadata"].get("labels") or {}
+
+
+def restarted_at(cluster, ns, name, kind="Deployment"):
+    obj = cluster.get("apps/v1", kind, name, ns)
+    return (obj["spec"]["template"].get("metadata", {}).get("annotations") or {}).get("kubectl.kubernetes.io/restartedAt")
+
+
+def test_four_step_idempotence_keeps_foreign_labels(cluster, playbook):
+    dataplane(cluster)
+    cluster.put(namespace("hello", team="payments"))
+    ns = cluster.get("v1", "Namespace", "hello")
+    ns["metadata"]["annotations"] = {"owner": "someone"}
+    cluster.put(ns)
+    args = {"namespaces": [{"name": "hello", "use_waypoint": "waypoint"},
+                           {"name": "test", "create": True}]}
+    check = playbook.run(MODULE, args, check=True, diff=True)
+    assert check["changed"] is True and not check.get("failed"), check.get("msg")
+    assert labels(cluster, "hello") == {"team": "payments"} and cluster.get("v1", "Namespace", "test") is None
+    assert check["diff"][0]["after"]["istio.io/use-waypoint"] == "waypoint"
+
+    run = playbook.run(MODULE, args)
+    assert run["changed"] is True
+    assert labels(cluster, "hello") == {"team": "payments", "istio.io/dataplane-mode": "ambient",
+                                        "istio.io/use-waypoint": "waypoint"}
+    assert cluster.get("v1", "Namespace", "hello")["metadata"]["annotations"] == {"owner": "someone"}
+    assert labels(cluster, "test") == {"istio.io/dataplane-mode": "ambient"}
+
+    mark = cluster.mark()
+    assert playbook.run(MODULE, args, check=True)["changed"] is False
+    assert playbook.run(MODULE, args)["changed"] is False
+    assert cluster.writes(mark) == []
+
+    gone = playbook.run(MODULE, {"namespaces": [{"name": "hello", "state": "absent"}]})
+    assert gone["changed"] is True
+    assert labels(cluster, "hello") == {"team": "payments"}
+    assert cluster.get("v1", "Namespace", "hello")["metadata"]["annotations"] == {"owner": "someone"}
+
+
+def test_enrollment_refused_while_ztunnel_is_not_ready(cluster, playbook):
+    dataplane(cluster, ztunnel_ready=False)
+    cluster.put(namespace("hello"))
+    mark = cluster.mark()
+    result = playbook.run(MODULE, {"namespaces": [{"name": "hello"}]})
+    assert result["failed"] is True
+    assert "ztunnel istio-system/ztunnel has 0/3 pods ready" in result["msg"]
+    assert cluster.writes(mark) == []
+    skipped = playbook.run(MODULE, {"namespaces": [{"name": "hello"}], "check_dataplane": False})
+    assert skipped["changed"] is True
+
+
+def test_sidecar_namespace_needs_migrate_then_migrates_in_order(cluster, playbook):
+    dataplane(cluster)
+    cluster.put(namespace("legacy", **{"istio-injection": "enabled", "team": "a"}))
+    cluster.put(namespace("untouched", **{"istio-injection": "enabled"}))
+    cluster.put(namespace("plain"))
+    for ns, name in (("legacy", "web"), ("legacy", "api"), ("untouched", "other"), ("plain", "p")):
+        cluster.put(deployment(ns, name))
+    args = {"namespaces": [{"name": "legacy", "use_waypoint": "waypoint"}], "restart_workloads": True}
+    mark = cluster.mark()
+    refused = playbook.run(MODULE, args)
+    assert refused["failed"] is True and "legacy" in refused["msg"] and "migrate_sidecars: true" in refused["msg"]
+    assert cluster.writes(mark) == []
+
+    mark = cluster.mark()
+    migrated = playbook.run(MODULE, dict(args, migrate_sidecars=True))
+    assert migrated["changed"] is True, migrated.get("msg")
+    ns_patches = [e for e in cluster.writes(mark) if e["resource"] == "namespaces"]
+    assert len(ns_patches) == 3  # use-waypoint, then dataplane-mode, then injection removed
+    history = [o for o in migrated["namespaces"]]
+    assert history[0]["steps"] == 3 and history[0]["capture_changed"] is True
+    assert labels(cluster, "legacy") == {"team": "a", "istio.io/dataplane-mode": "ambient",
+                                         "istio.io/use-waypoint": "waypoint"}
+    assert sorted(migrated["restarted"]) == ["Deployment legacy/api", "Deployment legacy/web"]
+    restarts = [e for e in cluster.writes(mark) if e["resource"] == "deployments.apps"]
+    assert len(restarts) == 2
+    assert restarted_at(cluster, "legacy", "web") and restarted_at(cluster, "untouched", "other") is None
+    assert restarted_at(cluster, "plain", "p") is None
+
+    mark = cluster.mark()
+    again = playbook.run(MODULE, dict(args, migrate_sidecars=True))
+    assert again["changed"] is False and again["restarted"] == [] and cluster.writes(mark) == []
+
+
+def test_order_of_the_migration_steps(cluster, kubeconfig, tmp_path):
+    """Each step lands before the next: read the three patches the server received."""
+    dataplane(cluster)
+    cluster.put(namespace("legacy", **{"istio.io/rev": "1-29-0"}))
+    from conftest import Playbook
+    mark = cluster.mark()
+    Playbook(kubeconfig, tmp_path).run(MODULE, {"namespaces": [{"name": "legacy", "use_waypoint": "wp"}],
+                                                "migrate_sidecars": True})
+    patches = [e for e in cluster.writes(mark) if e["resource"] == "namespaces"]
+    bodies = [p["body"]["metadata"]["labels"] for p in patches]
+    assert bodies == [{"istio.io/use-waypoint": "wp"}, {"istio.io/dataplane-mode": "ambient"},
+                      {"istio.io/rev": None}]
+
+
+def test_restart_with_rollout_wait(cluster, playbook):
+    dataplane(cluster)
+    cluster.put(namespace("hello"))
+    cluster.put(deployment("hello", "web"))
+    cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "hello"},
+                 "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [{"name": "a"}]}}}})
+    result = playbook.run(MODULE, {"namespaces": [{"name": "hello"}], "restart_workloads": True,
+                                   "wait_for_rollout": True, "wait_timeout": 10})
+    assert not result.get("failed"), result.get("msg")
+    assert sorted(result["restarted"]) == ["DaemonSet hello/agent", "Deployment hello/web"]
+    cluster.set_readiness("Deployment", "hello", "web", None)
+    stuck = playbook.run(MODULE, {"namespaces": [{"name": "hello", "state": "absent"}], "restart_workloads": True,
+                                  "wait_for_rollout": True, "wait_timeout": 2})
+    assert stuck["failed"] is True and "Deployment hello/web (0/1 updated and ready)" in stuck["msg"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ({"namespaces": [{"name": "Bad_Name"}]}, "'Bad_Name' is not a namespace name"),
+    ({"namespaces": [{"name": "a"}, {"name": "a"}]}, "namespace a is listed twice"),
+    ({"namespaces": [{"name": "nowhere"}]}, "namespaces nowhere do not exist"),
+    ({"namespaces": [{"name": "default", "use_waypoint_namespace": "x"}]}, "use_waypoint_namespace needs use_waypoint"),
+    ({"namespaces": [{"name": "default", "dataplane_mode": "sidecar"}]}, "dataplane_mode must be one of"),
+])
+def test_bad_input_fails_before_any_change(cluster, playbook, args, fragment):
+    dataplane(cluster)
+    mark = cluster.mark()
+    result = playbook.run(MODULE, args)
+    assert result["failed"] is True and fragment in result["msg"], result["msg"]
+    assert cluster.writes(mark) == []
