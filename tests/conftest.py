@@ -140,3 +140,21 @@ def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags
     book.write_text(yaml.safe_dump(play), encoding="utf-8")
     extra = (["--check"] if check else []) + (["--diff"] if diff else []) + (["--tags", tags] if tags else [])
     return PlayResult(run_playbook(book, *extra))
+
+
+def seed_istio(cluster, version="1.30.3"):
+    """An installed, healthy istiod (what the simulated istiod needs to program waypoints)."""
+    cluster.seed_namespace("istio-system")
+    cluster.put({"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": "istiod", "namespace": "istio-system",
+                              "labels": {"app": "istiod", "istio.io/rev": "default",
+                                         "operator.istio.io/version": version}},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod"}},
+                          "template": {"metadata": {"labels": {"app": "istiod"}}, "spec": {"containers": [
+                              {"name": "discovery", "image": f"docker.io/istio/pilot:{version}",
+                               "env": [{"name": "PILOT_ENABLE_AMBIENT", "value": "true"}]}]}}}})
+    for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
+        cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                     "metadata": {"name": name, "namespace": "istio-system", "labels": label},
+                     "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
+                              "spec": {"containers": [{"name": name}]}}}})

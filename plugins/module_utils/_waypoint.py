@@ -103,7 +103,7 @@ def _bound_to(obj, own_namespace):
     return (lbl.get(USE_WAYPOINT_NAMESPACE, own_namespace), lbl[USE_WAYPOINT])
 
 
-def read_targets(api, specs):
+def read_targets(api):
     """Live namespaces and Services (one LIST each) by key."""
     namespaces = dict((n["metadata"]["name"], n) for n in api.list("v1", "Namespace"))
     services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in api.list("v1", "Service"))
@@ -151,12 +151,12 @@ def unbind_edits(specs, namespaces, services):
     return edits
 
 
-def services_to_prove(specs, namespaces, services):
+def services_to_prove(specs, services):
     """(namespace, name) of every Service that should end up bound, with its waypoint."""
     out = {}
     for spec in specs:
-        if spec["state"] != "present":
-            continue
+        if spec["state"] != "present" or spec["waypoint_for"] not in SERVES["Service"]:
+            continue  # a workload-only waypoint binds no Service
         for kind, name, namespace in spec["targets"]:
             if kind == "Service":
                 out[(namespace, name)] = (spec["namespace"], spec["name"])
@@ -171,51 +171,49 @@ def services_to_prove(specs, namespaces, services):
     return out
 
 
-def wait_programmed(api, specs, timeout):
+def _bound_problem(service, waypoint):
+    met, cond = condition_state(service or {}, BOUND)
+    if met:
+        return None
+    text = "Service %s/%s (waypoint %s/%s): %s" % (service["metadata"]["namespace"], service["metadata"]["name"],
+                                                   waypoint[0], waypoint[1], describe(cond))
+    if cond is not None and cond.get("reason") in FIXES:
+        text += " - fix: " + FIXES[cond["reason"]]
+    elif cond is None:
+        text += " - istiod has not reported it; is istiod running?"
+    return text
+
+
+def wait_working(api, specs, expected, timeout):
+    """Programmed on every Gateway and WaypointBound on every expected Service, read by LIST."""
     present = [s for s in specs if s["state"] == "present"]
 
     def read():
-        return dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g) for g in api.list(*GATEWAY))
+        gateways = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g) for g in api.list(*GATEWAY))
+        services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s)
+                        for s in api.list("v1", "Service")) if expected else {}
+        return gateways, services
 
-    def predicate(gateways):
+    def predicate(state):
+        gateways, services = state
         pending = []
         for spec in present:
-            gw = gateways.get((spec["namespace"], spec["name"]))
-            met, cond = condition_state(gw or {}, "Programmed")
+            met, cond = condition_state(gateways.get((spec["namespace"], spec["name"])) or {}, "Programmed")
             if not met:
-                pending.append("%s/%s %s" % (spec["namespace"], spec["name"], describe(cond)))
-        return not pending, "; ".join(pending)
-
-    wait_for(read, predicate, timeout, "the waypoints to be Programmed", interval=1.0)
-
-
-def wait_bound(api, expected, timeout):
-    if not expected:
-        return
-
-    def read():
-        return dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in api.list("v1", "Service"))
-
-    def predicate(services):
-        pending = []
+                pending.append("Gateway %s/%s: %s" % (spec["namespace"], spec["name"], describe(cond)))
         for key, waypoint in sorted(expected.items()):
-            met, cond = condition_state(services.get(key) or {}, BOUND)
-            if met:
-                continue
-            text = "Service %s/%s (waypoint %s/%s): %s" % (key + waypoint + (describe(cond),))
-            if cond is not None and cond.get("reason") in FIXES:
-                text += " - fix: " + FIXES[cond["reason"]]
-            elif cond is None:
-                text += " - istiod has not reported it; is istiod running?"
-            pending.append(text)
+            problem = _bound_problem(services.get(key) or {"metadata": {"namespace": key[0], "name": key[1]}},
+                                     waypoint)
+            if problem:
+                pending.append(problem)
         return not pending, "; ".join(pending)
 
-    wait_for(read, predicate, timeout, "istio.io/WaypointBound on the bound Services", interval=1.0)
+    wait_for(read, predicate, timeout, "the waypoints to be Programmed and their Services bound", interval=1.0)
 
 
 def run(api, params, check_mode):
     specs = normalize(params["waypoints"])
-    namespaces, services = read_targets(api, specs)
+    namespaces, services = read_targets(api)
     edits, problems = plan_bindings(specs, namespaces, services, params["overwrite"])
     if problems:
         raise AmbientMeshError("cannot bind waypoints: " + "; ".join(problems), problems=problems)
@@ -240,9 +238,8 @@ def run(api, params, check_mode):
         raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures))
 
     if params["wait"] and not check_mode and present:
-        wait_programmed(api, specs, params["wait_timeout"])
-        _ns, services_now = read_targets(api, specs)
-        wait_bound(api, services_to_prove(specs, namespaces, services_now), params["wait_timeout"])
+        services_now = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in api.list("v1", "Service"))
+        wait_working(api, specs, services_to_prove(specs, services_now), params["wait_timeout"])
 
     bindings = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in edits]
     unbound = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in unbinds]

@@ -1,0 +1,174 @@
+"""waypoint through ansible-playbook, with the simulated istiod of the test API server."""
+
+import pytest
+
+from builders import namespace, service
+from conftest import GATEWAY_V151, seed_istio
+
+pytestmark = pytest.mark.integration
+MODULE = "ambient.mesh.waypoint"
+GW = ("gateway.networking.k8s.io/v1", "Gateway")
+
+
+@pytest.fixture
+def mesh(cluster):
+    cluster.load_crds(GATEWAY_V151)
+    seed_istio(cluster)
+    return cluster
+
+
+def labels(cluster, kind, name, ns=None):
+    return cluster.get("v1", kind, name, ns)["metadata"].get("labels") or {}
+
+
+def bound(cluster, ns, name):
+    for cond in (cluster.get("v1", "Service", name, ns).get("status") or {}).get("conditions") or []:
+        if cond["type"] == "istio.io/WaypointBound":
+            return cond["status"], cond["reason"]
+    return None
+
+
+def test_four_step_namespace_waypoint(mesh, playbook):
+    mesh.put(namespace("hello", team="a", **{"istio.io/dataplane-mode": "ambient"}))
+    mesh.put(service("hello", "helloworld"))
+    args = {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 20}
+    check = playbook.run(MODULE, args, check=True, diff=True)
+    assert check["changed"] is True and not check.get("failed"), check.get("msg")
+    assert mesh.get(*GW, "waypoint", "hello") is None and "istio.io/use-waypoint" not in labels(mesh, "Namespace", "hello")
+    assert check["bound"] == ["Namespace hello"]
+
+    run = playbook.run(MODULE, args)
+    assert run["changed"] is True and not run.get("failed"), run.get("msg")
+    gw = mesh.get(*GW, "waypoint", "hello")
+    assert gw["spec"]["gatewayClassName"] == "istio-waypoint"
+    assert gw["spec"]["listeners"][0] == {"name": "mesh", "port": 15008, "protocol": "HBONE",
+                                          "allowedRoutes": {"namespaces": {"from": "Same"}}}
+    assert "istio.io/waypoint-for" not in (gw["metadata"].get("labels") or {})
+    assert labels(mesh, "Namespace", "hello") == {"team": "a", "istio.io/dataplane-mode": "ambient",
+                                                  "istio.io/use-waypoint": "waypoint"}
+    assert bound(mesh, "hello", "helloworld") == ("True", "WaypointAccepted")
+
+    mark = mesh.mark()
+    assert playbook.run(MODULE, args, check=True)["changed"] is False
+    assert playbook.run(MODULE, args)["changed"] is False
+    assert mesh.writes(mark) == []
+
+
+def test_service_scoped_waypoint_binds_one_service_only(mesh, playbook):
+    mesh.put(namespace("bookinfo", **{"istio.io/dataplane-mode": "ambient"}))
+    mesh.put(service("bookinfo", "reviews"))
+    mesh.put(service("bookinfo", "ratings"))
+    result = playbook.run(MODULE, {"waypoints": [{"name": "reviews-wp", "namespace": "bookinfo",
+                                                  "enroll_services": ["reviews"]}], "wait_timeout": 20})
+    assert not result.get("failed"), result.get("msg")
+    assert result["bound"] == ["Service bookinfo/reviews"]
+    assert labels(mesh, "Service", "reviews", "bookinfo")["istio.io/use-waypoint"] == "reviews-wp"
+    assert "istio.io/use-waypoint" not in labels(mesh, "Service", "ratings", "bookinfo")
+    assert "istio.io/use-waypoint" not in labels(mesh, "Namespace", "bookinfo")
+    assert bound(mesh, "bookinfo", "reviews") == ("True", "WaypointAccepted")
+    assert bound(mesh, "bookinfo", "ratings") is None
+
+
+def test_cross_namespace_waypoint(mesh, playbook):
+    for ns in ("mesh-infra", "team-a"):
+        mesh.put(namespace(ns, **{"istio.io/dataplane-mode": "ambient"}))
+    mesh.put(service("team-a", "api"))
+    result = playbook.run(MODULE, {"waypoints": [{"name": "shared", "namespace": "mesh-infra",
+                                                  "enroll_namespaces": ["team-a"]}], "wait_timeout": 20})
+    assert not result.get("failed"), result.get("msg")
+    assert labels(mesh, "Namespace", "team-a")["istio.io/use-waypoint"] == "shared"
+    assert labels(mesh, "Namespace", "team-a")["istio.io/use-waypoint-namespace"] == "mesh-infra"
+    assert mesh.get(*GW, "shared", "mesh-infra")["spec"]["listeners"][0]["allowedRoutes"] == {
+        "namespaces": {"from": "All"}}
+    assert bound(mesh, "team-a", "api") == ("True", "WaypointAccepted")
+
+
+def test_attachment_denied_is_surfaced(mesh, playbook):
+    for ns in ("mesh-infra", "team-a"):
+        mesh.put(namespace(ns))
+    mesh.put(service("team-a", "api"))
+    result = playbook.run(MODULE, {"waypoints": [{"name": "shared", "namespace": "mesh-infra",
+                                                  "allowed_namespaces": "same", "enroll_namespaces": ["team-a"]}],
+                                   "wait_timeout": 3})
+    assert result["failed"] is True
+    assert "Service team-a/api (waypoint mesh-infra/shared): istio.io/WaypointBound=False (AttachmentDenied)" in result["msg"]
+    assert "set allowed_namespaces: all" in result["msg"]
+
+
+def test_waypoint_not_ready_is_surfaced(mesh, playbook):
+    mesh.put(namespace("hello"))
+    mesh.put(service("hello", "helloworld"))
+    mesh.set_readiness("Deployment", "hello", "waypoint", None)  # the waypoint's pods never come up
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3})
+    assert result["failed"] is True
+    assert "Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)" in result["msg"]
+    assert "istio.io/WaypointBound=False (WaypointIsNotReady)" in result["msg"]
+
+
+def test_unsupported_traffic_type_is_surfaced(mesh, playbook):
+    mesh.put(namespace("hello"))
+    mesh.put(service("hello", "helloworld"))
+    args = {"waypoints": [{"namespace": "hello", "enroll_services": ["helloworld"]}], "wait_timeout": 3}
+    assert not playbook.run(MODULE, args).get("failed")
+    gw = mesh.get(*GW, "waypoint", "hello")  # someone relabels it for workloads only
+    gw["metadata"].setdefault("labels", {})["istio.io/waypoint-for"] = "workload"
+    gw.pop("status")
+    mesh.put(gw, manager="kubectl-label")
+    result = playbook.run(MODULE, args)
+    assert result["failed"] is True
+    assert "(UnsupportedTrafficType)" in result["msg"] and "use for: service or all" in result["msg"]
+
+
+def test_istiod_not_answering_is_surfaced(mesh, playbook):
+    mesh.api.waypoints.enabled = False
+    mesh.put(namespace("hello"))
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello"}], "wait_timeout": 2})
+    assert result["failed"] is True and "Gateway hello/waypoint: Programmed=Unknown (Pending)" in result["msg"]
+
+
+def test_overwrite_is_needed_to_rebind_and_never_silent(mesh, playbook):
+    mesh.put(namespace("hello", **{"istio.io/use-waypoint": "old"}))
+    mark = mesh.mark()
+    refused = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}]})
+    assert refused["failed"] is True
+    assert "Namespace hello already uses waypoint hello/old: set overwrite: true" in refused["msg"]
+    assert mesh.writes(mark) == []
+    rebound = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}],
+                                    "overwrite": True, "wait_timeout": 20})
+    assert not rebound.get("failed"), rebound.get("msg")
+    assert labels(mesh, "Namespace", "hello")["istio.io/use-waypoint"] == "waypoint"
+
+
+@pytest.mark.parametrize("waypoint, fragment", [
+    ({"name": "none", "namespace": "hello"}, "the name none is reserved"),
+    ({"namespace": "hello", "for": "workload", "enroll_services": ["helloworld"]},
+     "is for workload traffic and cannot serve Service helloworld"),
+    ({"namespace": "hello", "for": "none", "enroll_namespace": True}, "is for none traffic and cannot serve Namespace hello"),
+    ({"namespace": "nowhere"}, "namespace nowhere does not exist"),
+    ({"namespace": "hello", "enroll_services": ["ghost"]}, "Service hello/ghost does not exist"),
+])
+def test_refusals_change_nothing(mesh, playbook, waypoint, fragment):
+    mesh.put(namespace("hello"))
+    mesh.put(service("hello", "helloworld"))
+    mark = mesh.mark()
+    result = playbook.run(MODULE, {"waypoints": [waypoint]})
+    assert result["failed"] is True and fragment in result["msg"], result["msg"]
+    assert mesh.writes(mark) == []
+
+
+def test_absent_unbinds_first_then_deletes_and_keeps_foreign_labels(mesh, playbook):
+    mesh.put(namespace("hello", team="a"))
+    mesh.put(service("hello", "helloworld", labels={"app": "helloworld"}))
+    playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True,
+                                         "enroll_services": ["helloworld"]}], "wait_timeout": 20})
+    mark = mesh.mark()
+    gone = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "state": "absent"}]})
+    assert gone["changed"] is True and gone["deleted"] == ["hello/waypoint"]
+    assert sorted(gone["unbound"]) == ["Namespace hello", "Service hello/helloworld"]
+    verbs = [(e["verb"], e["resource"]) for e in mesh.writes(mark)]
+    assert verbs.index(("delete", "gateways.gateway.networking.k8s.io")) > max(
+        i for i, v in enumerate(verbs) if v[1] in ("namespaces", "services"))
+    assert labels(mesh, "Namespace", "hello") == {"team": "a"}
+    assert labels(mesh, "Service", "helloworld", "hello") == {"app": "helloworld"}
+    assert mesh.get(*GW, "waypoint", "hello") is None
+    assert playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "state": "absent"}]})["changed"] is False
