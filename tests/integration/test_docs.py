@@ -26,3 +26,13 @@ def test_ansible_doc_renders(module, must_show):
     assert "WARNING" not in proc.stderr.upper(), proc.stderr
     for text in must_show:
         assert text in proc.stdout, text
+
+
+@pytest.mark.parametrize("module, must_show", [
+    ("ambient.mesh.ambient_namespace", ["migrate_sidecars", "restart_workloads", "check_dataplane", "EXAMPLES",
+                                        "RETURN VALUES", "use_waypoint_namespace"]),
+    ("ambient.mesh.waypoint", ["waypoint_for", "enroll_services", "enroll_namespaces", "overwrite", "EXAMPLES",
+                               "RETURN VALUES", "allowed_namespaces"]),
+])
+def test_ansible_doc_renders_enrollment_modules(module, must_show):
+    test_ansible_doc_renders(module, must_show)
