@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then install the Gateway API CRDs and print the mesh report.
+# The main job: set everything up, then roll the ambient platform out (playbooks/platform.yml:
+# Gateway API CRDs, Istio ambient, the lab namespaces enrolled, waypoints) and print the report.
 # Without KUBECONFIG (or with AMBIENT_MESH_EMBEDDED=1) it runs against the embedded test cluster:
-# an in-memory, simulated Kubernetes API server on 127.0.0.1 -- not a real cluster.
+# an in-memory, simulated Kubernetes API server on 127.0.0.1 with a simulated istiod, driven by the
+# fake istioctl of tests/ -- not a real cluster. With a real cluster, istioctl must be on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -24,11 +26,15 @@ else
   head -1 .cache/demo/apiserver.log
   extra+=(-e "kubeconfig=$PWD/.cache/demo/kubeconfig")
   # the embedded cluster has no way to the Internet: install from the bundled copy when there is one
-  if [ -f "$SHARED_BUNDLE" ]; then extra+=(-e "gateway_api_src=$SHARED_BUNDLE"); fi
+  if [ -f "$SHARED_BUNDLE" ]; then extra+=(-e "install_gateway_api_src=$SHARED_BUNDLE"); fi
+  # the fake istioctl (istioctl's documented contract, acting on the embedded cluster)
+  istioctl=$(cd tests && ../.venv/bin/python -c 'import sys, fake_istioctl; print(fake_istioctl.install(
+      "../.cache/demo/bin", "../.cache/demo/istioctl-home", sys.executable))')
+  extra+=(-e "install_istioctl_path=$PWD/tests/$istioctl")
 fi
 
-.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/gateway_api.yml "${extra[@]}" "$@"
+.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/platform.yml "${extra[@]}" "$@"
 echo "== again: a second run must change nothing"
-.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/gateway_api.yml "${extra[@]}" "$@" \
+.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/platform.yml "${extra[@]}" "$@" \
   | tee .cache/demo/second-run.log | tail -3
 grep -q "changed=0" .cache/demo/second-run.log

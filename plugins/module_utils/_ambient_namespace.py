@@ -149,8 +149,8 @@ def run(api, params, check_mode):
             api.patch("v1", "Namespace", name, step, dry_run=check_mode)
         return name
 
-    failures = [e.msg for _n, _r, e in run_concurrently(migrate, [n for n, s in plans.items() if s],
-                                                         params["concurrency"]) if e is not None]
+    changing = [n for n, steps in plans.items() if steps]
+    failures = [e.msg for _n, _r, e in run_concurrently(migrate, changing, params["concurrency"]) if e is not None]
     if failures:
         raise AmbientMeshError("labelling namespaces failed (run again to finish): %s" % "; ".join(failures))
 

@@ -139,15 +139,14 @@ def plan_bindings(specs, namespaces, services, overwrite):
 def unbind_edits(specs, namespaces, services):
     """Label removals for everything bound to waypoints that are going away."""
     leaving = set((s["namespace"], s["name"]) for s in specs if s["state"] == "absent")
+    unbind = {"metadata": {"labels": {USE_WAYPOINT: None, USE_WAYPOINT_NAMESPACE: None}}}
     edits = []
     for name, ns in sorted(namespaces.items()):
         if _bound_to(ns, name) in leaving:
-            edits.append(("v1", "Namespace", None, name, {"metadata": {"labels": {USE_WAYPOINT: None,
-                                                                                   USE_WAYPOINT_NAMESPACE: None}}}))
+            edits.append(("v1", "Namespace", None, name, unbind))
     for (namespace, name), svc in sorted(services.items()):
         if _bound_to(svc, namespace) in leaving:
-            edits.append(("v1", "Service", namespace, name, {"metadata": {"labels": {USE_WAYPOINT: None,
-                                                                                      USE_WAYPOINT_NAMESPACE: None}}}))
+            edits.append(("v1", "Service", namespace, name, unbind))
     return edits
 
 
