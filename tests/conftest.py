@@ -142,9 +142,12 @@ def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags
     return PlayResult(run_playbook(book, *extra))
 
 
-def seed_istio(cluster, version="1.30.3"):
-    """An installed, healthy istiod (what the simulated istiod needs to program waypoints)."""
+def seed_istio(cluster, version="1.30.3", ready=True):
+    """Istio's ambient profile as istioctl leaves it: istiod, ztunnel, istio-cni (ready, or never)."""
     cluster.seed_namespace("istio-system")
+    if not ready:
+        for kind, name in (("Deployment", "istiod"), ("DaemonSet", "ztunnel"), ("DaemonSet", "istio-cni-node")):
+            cluster.set_readiness(kind, "istio-system", name, None)
     cluster.put({"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": "istiod", "namespace": "istio-system",
                               "labels": {"app": "istiod", "istio.io/rev": "default",
@@ -155,6 +158,7 @@ def seed_istio(cluster, version="1.30.3"):
                                "env": [{"name": "PILOT_ENABLE_AMBIENT", "value": "true"}]}]}}}})
     for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
         cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                     "metadata": {"name": name, "namespace": "istio-system", "labels": label},
+                     "metadata": {"name": name, "namespace": "istio-system",
+                                  "labels": dict(label, **{"operator.istio.io/version": version})},
                      "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
-                              "spec": {"containers": [{"name": name}]}}}})
+                              "spec": {"containers": [{"name": name, "image": f"istio/{name}:{version}"}]}}}})

@@ -179,8 +179,7 @@ restarted:
 
 from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import run
 from ansible_collections.ambient.mesh.plugins.module_utils._args import argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
@@ -203,11 +202,7 @@ def main():
         request_budget=dict(type="int", default=60),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
-    try:
-        api = KubeApi(module, budget_seconds=module.params["request_budget"])
-        result = run(api, module.params, module.check_mode)
-    except AmbientMeshError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+    result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
     if module._diff:
         result["diff"] = [{"before_header": "namespace %s" % r["name"], "after_header": "namespace %s" % r["name"],
                            "before": r["labels"]["before"] or {}, "after": r["labels"]["after"] or {}}

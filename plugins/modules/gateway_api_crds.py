@@ -146,7 +146,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._args import (
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds import run
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
@@ -173,12 +173,9 @@ def main():
         force=dict(type="bool", default=False),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("src", "url")])
-    try:
-        api = KubeApi(module, budget_seconds=module.params["request_budget"])
-        params = dict(module.params, _diff=module._diff)
-        result = run(api, params, module.check_mode, fetcher(module.params["url_timeout"]))
-    except AmbientMeshError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+    params = dict(module.params, _diff=module._diff)
+    result = run_with_api(module, lambda api: run(api, params, module.check_mode,
+                                                   fetcher(module.params["url_timeout"])))
     diffs = [(o.pop("diff", None), o["changed"]) for o in result["objects"]]
     if module._diff:
         result["diff"] = [d for d, was_changed in diffs if was_changed]

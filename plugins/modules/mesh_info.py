@@ -124,8 +124,7 @@ findings_count:
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info import describe_mesh
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
@@ -140,11 +139,7 @@ def main():
         request_budget=dict(type="int", default=60),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
-    try:
-        api = KubeApi(module, budget_seconds=module.params["request_budget"])
-        result = describe_mesh(api, module.params["concurrency"])
-    except AmbientMeshError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+    result = run_with_api(module, lambda api: describe_mesh(api, module.params["concurrency"]))
     threshold = SEVERITY[module.params["fail_on_findings"]]
     blocking = [f for f in result["findings"] if LEVEL[f["severity"]] >= threshold]
     if blocking:

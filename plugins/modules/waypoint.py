@@ -156,8 +156,7 @@ deleted:
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import summarize
 from ansible_collections.ambient.mesh.plugins.module_utils._args import APPLY_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._waypoint import run
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
@@ -179,11 +178,7 @@ def main():
         overwrite=dict(type="bool", default=False),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
-    try:
-        api = KubeApi(module, budget_seconds=module.params["request_budget"])
-        result = run(api, module.params, module.check_mode)
-    except AmbientMeshError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+    result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
     result["waypoints"] = summarize(result["waypoints"], diff=module._diff)
     if module._diff:
         result["diff"] = [w.pop("diff") for w in result["waypoints"] if w["changed"]]

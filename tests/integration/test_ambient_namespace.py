@@ -3,21 +3,15 @@
 import pytest
 
 from builders import namespace
+from conftest import seed_istio
 
 pytestmark = pytest.mark.integration
 MODULE = "ambient.mesh.ambient_namespace"
 
 
 def dataplane(cluster, ztunnel_ready=True):
-    """ztunnel and istio-cni DaemonSets as the install leaves them (ready, or ztunnel stuck)."""
-    cluster.seed_namespace("istio-system")
-    for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
-        if name == "ztunnel" and not ztunnel_ready:
-            cluster.set_readiness("DaemonSet", "istio-system", name, None)
-        cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                     "metadata": {"name": name, "namespace": "istio-system", "labels": label},
-                     "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
-                              "spec": {"containers": [{"name": name}]}}}})
+    """The ambient data plane as the install leaves it (all ready, or nothing ever ready)."""
+    seed_istio(cluster, ready=ztunnel_ready)
 
 
 def deployment(ns, name):

@@ -11,7 +11,7 @@ from builders import (
     split_virtualservice,
     waypoint,
 )
-from conftest import GATEWAY_V151, ISTIO_CRDS
+from conftest import GATEWAY_V151, ISTIO_CRDS, seed_istio
 
 pytestmark = pytest.mark.integration
 
@@ -27,28 +27,8 @@ def build(cluster, objects):
         cluster.put(obj)
 
 
-def istio_install(cluster, version="1.30.3", ready=True):
-    """What istioctl install --set profile=ambient leaves behind, as far as mesh_info reads it."""
-    cluster.seed_namespace("istio-system")
-    labels = {"operator.istio.io/version": version, "istio.io/rev": "default"}
-    cluster.put({"apiVersion": "apps/v1", "kind": "Deployment",
-                 "metadata": {"name": "istiod", "namespace": "istio-system", "labels": dict(labels, app="istiod")},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod"}},
-                          "template": {"metadata": {"labels": {"app": "istiod"}}, "spec": {"containers": [
-                              {"name": "discovery", "image": f"docker.io/istio/pilot:{version}",
-                               "env": [{"name": "PILOT_ENABLE_AMBIENT", "value": "true"}]}]}}},
-                 "status": {"replicas": 1, "readyReplicas": 1 if ready else 0, "conditions": [
-                     {"type": "Available", "status": "True" if ready else "False"}]}})
-    for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
-        cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                     "metadata": {"name": name, "namespace": "istio-system", "labels": dict(labels, **label)},
-                     "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
-                              "spec": {"containers": [{"name": name, "image": f"istio/{name}:{version}"}]}}},
-                     "status": {"desiredNumberScheduled": 3, "numberReady": 3 if ready else 1}})
-
-
 def test_clean_lab_reports_everything_and_finds_nothing(mesh, playbook):
-    istio_install(mesh)
+    seed_istio(mesh)
     build(mesh, correct_lab())
     mark = mesh.mark()
     check = playbook.run("ambient.mesh.mesh_info", check=True)
@@ -75,10 +55,11 @@ def test_clean_lab_reports_everything_and_finds_nothing(mesh, playbook):
 
 
 def test_unhealthy_install_is_reported(mesh, playbook):
-    istio_install(mesh, ready=False)
+    seed_istio(mesh, ready=False)
     result = playbook.run("ambient.mesh.mesh_info")
     assert result["istio"]["healthy"] is False
-    assert result["istio"]["components"]["istio-cni"][0]["ready_count"] == 1
+    assert result["istio"]["components"]["istio-cni"][0]["ready_count"] == 0
+    assert result["istio"]["components"]["istiod"][0]["ready"] is False
 
 
 @pytest.mark.parametrize("objects, code, obj", [
