@@ -129,7 +129,6 @@ class KubeApi(object):
         self.budget = Budget(budget_seconds)
         self._discovered = {}
         self._lock = threading.Lock()
-        self.requests = 0
 
     # ---- transport ---------------------------------------------------------------------
     @staticmethod
@@ -147,7 +146,6 @@ class KubeApi(object):
             params["content_type"] = content_type
 
         def send():
-            self.requests += 1
             return self._client.request(method, path, body=body, **params)
 
         try:
