@@ -21,7 +21,7 @@ git init -q . && git add -A >/dev/null  # ansible-test lists a collection's file
 CORE=$("$OLDPWD/$VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)')
 echo "== ansible-test sanity (ansible-core $CORE, Python $PYVER)"
 # The collection's own test harness (test API server, pytest suites, scripts, benchmarks) is
-# controller-side Python 3.11+ code, not collection content: it is checked by ruff instead.
+# controller-side Python 3.11+ code, not collection content: scripts/test.sh checks it with ruff.
 excludes=()
 for path in tests/ scripts/ benchmarks/; do
   if [ -e "$path" ]; then excludes+=(--exclude "$path"); fi

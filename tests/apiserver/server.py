@@ -232,7 +232,7 @@ class ApiServer(KubernetesScaffold):
             try:
                 return yaml.safe_load(raw)
             except yaml.YAMLError as exc:
-                raise _error(400, "BadRequest", f"the request body could not be decoded: {exc}")
+                raise _error(400, "BadRequest", f"the request body could not be decoded: {exc}") from exc
 
     _WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
@@ -282,7 +282,7 @@ class ApiServer(KubernetesScaffold):
             lp = selectors.parse_labels(params.get("labelSelector"))
             fp = selectors.parse_fields(params.get("fieldSelector"))
         except selectors.SelectorError as exc:
-            raise _error(400, "BadRequest", str(exc))
+            raise _error(400, "BadRequest", str(exc)) from exc
         out = []
         for (group, plural, ns, _name), obj in sorted(self.objects.items()):
             if (group, plural) != (res.group, res.plural):
@@ -376,7 +376,7 @@ class ApiServer(KubernetesScaffold):
             else:
                 raise _error(415, "UnsupportedMediaType", f"unsupported patch type {ctype!r}")
         except patches.PatchError as exc:
-            raise _error(422, "Invalid", str(exc))
+            raise _error(422, "Invalid", str(exc)) from exc
         rv = (new.get("metadata") or {}).get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise self._conflict(res, name)
@@ -410,7 +410,7 @@ class ApiServer(KubernetesScaffold):
                              f'conflict with "{fields[0][1]}": {fields[0][0]}' if len(fields) == 1 else "\n" + text),
                          name=name, group=res.group, kind=res.plural,
                          causes=[{"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": f}
-                                 for f, m in fields])
+                                 for f, m in fields]) from exc
         new = self._write(res, namespace, name, old, merged, manager=manager, apply=True, sub=sub,
                           dry_run=dry_run)
         status = 201 if old is None else 200
@@ -508,7 +508,7 @@ class ApiServer(KubernetesScaffold):
                            "characters, '-' or '.', and must start and end with an alphanumeric character"))
         for key, val in (meta.get("labels") or {}).items():
             if not isinstance(val, str) or len(val) > 63 or not re.match(_LABEL_VALUE, val):
-                causes.append((f"metadata.labels", f'Invalid value: "{val}": a valid label must be an empty '
+                causes.append(("metadata.labels", f'Invalid value: "{val}": a valid label must be an empty '
                                "string or consist of alphanumeric characters, '-', '_' or '.'"))
             if len(key.split("/")[-1]) > 63:
                 causes.append(("metadata.labels", f'Invalid value: "{key}": name part must be no more than 63 characters'))

@@ -42,37 +42,39 @@ def parse(argv):
     opts = {"set": [], "files": [], "yes": False, "output": None, "kubeconfig": None, "context": None,
             "revision": None, "purge": False, "overwrite": False, "remote": True, "positional": []}
     i = 0
+
+    def value(arg):
+        nonlocal i
+        if "=" in arg and arg.startswith("--"):
+            return arg.split("=", 1)[1]
+        i += 1
+        if i >= len(argv):
+            raise Fail(f"Error: flag needs an argument: {arg}")
+        return argv[i]
+
     while i < len(argv):
         arg = argv[i]
-        def value():
-            nonlocal i
-            if "=" in arg and arg.startswith("--"):
-                return arg.split("=", 1)[1]
-            i += 1
-            if i >= len(argv):
-                raise Fail(f"Error: flag needs an argument: {arg}")
-            return argv[i]
         name = arg.split("=", 1)[0]
         if name in ("-y", "--skip-confirmation"):
             opts["yes"] = True
         elif name in ("--set", "-s"):
-            opts["set"].append(value())
+            opts["set"].append(value(arg))
         elif name in ("-f", "--filename"):
-            opts["files"].append(value())
+            opts["files"].append(value(arg))
         elif name in ("-o", "--output"):
-            opts["output"] = value()
+            opts["output"] = value(arg)
         elif name in ("-c", "--kubeconfig"):
-            opts["kubeconfig"] = value()
+            opts["kubeconfig"] = value(arg)
         elif name == "--context":
-            opts["context"] = value()
+            opts["context"] = value(arg)
         elif name in ("-r", "--revision"):
-            opts["revision"] = value()
+            opts["revision"] = value(arg)
         elif name == "--purge":
             opts["purge"] = True
         elif name == "--overwrite":
             opts["overwrite"] = True
         elif name == "--remote":
-            opts["remote"] = value().lower() != "false"
+            opts["remote"] = value(arg).lower() != "false"
         elif name in ("--readiness-timeout", "--verify"):
             if "=" not in arg and name == "--readiness-timeout":
                 i += 1
@@ -112,7 +114,7 @@ class Kube:
         try:
             config = yaml.safe_load(pathlib.Path(path).read_text())
         except OSError as exc:
-            raise Fail(f"Error: failed to load kubeconfig {path}: {exc}")
+            raise Fail(f"Error: failed to load kubeconfig {path}: {exc}") from exc
         context_name = opts["context"] or config.get("current-context")
         contexts = {c["name"]: c["context"] for c in config.get("contexts", [])}
         if context_name not in contexts:
@@ -130,9 +132,9 @@ class Kube:
         except urllib.error.HTTPError as err:
             if err.code == 404 and method in ("GET", "DELETE"):
                 return None
-            raise Fail(f"Error: {method} {path}: {err.code} {err.read().decode()[:300]}")
+            raise Fail(f"Error: {method} {path}: {err.code} {err.read().decode()[:300]}") from err
         except urllib.error.URLError as exc:
-            raise Fail(f"Error: failed to connect to the cluster {self.server}: {exc.reason}")
+            raise Fail(f"Error: failed to connect to the cluster {self.server}: {exc.reason}") from exc
 
     def apply(self, obj):
         group_version = obj["apiVersion"]
