@@ -174,8 +174,8 @@ def main():
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("src", "url")])
     params = dict(module.params, _diff=module._diff)
-    result = run_with_api(module, lambda api: run(api, params, module.check_mode,
-                                                   fetcher(module.params["url_timeout"])))
+    fetch = fetcher(module.params["url_timeout"])
+    result = run_with_api(module, lambda api: run(api, params, module.check_mode, fetch))
     diffs = [(o.pop("diff", None), o["changed"]) for o in result["objects"]]
     if module._diff:
         result["diff"] = [d for d, was_changed in diffs if was_changed]
