@@ -146,13 +146,6 @@ class Istioctl(object):
     def tag_set(self, tag, revision):
         return self._run(["tag", "set", tag, "--revision", revision, "--overwrite"])
 
-    def tag_list(self):
-        _rc, out, _err = self._run(["tag", "list", "-o", "json"])
-        try:
-            return json.loads(out) if out.strip() else []
-        except ValueError:
-            raise AmbientMeshError("cannot parse `istioctl tag list -o json` output: %r" % out[:200])
-
 
 def temporary_directory():
     return tempfile.mkdtemp(prefix="ambient-mesh-")

@@ -17,6 +17,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
     labels_of,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
+    apply_labels,
     labels_patch,
     patch_all,
     valid_dns_label,
@@ -150,6 +151,17 @@ def unbind_edits(specs, namespaces, services):
     return edits
 
 
+def services_after(services, edits):
+    """The Services as the binding edits leave them (no need to read them again)."""
+    out = dict(services)
+    for _api_version, kind, namespace, name, patch in edits:
+        if kind == "Service":
+            svc = dict(out[(namespace, name)])
+            svc["metadata"] = dict(svc["metadata"], labels=apply_labels(labels_of(svc), patch))
+            out[(namespace, name)] = svc
+    return out
+
+
 def services_to_prove(specs, services):
     """(namespace, name) of every Service that should end up bound, with its waypoint."""
     out = {}
@@ -237,8 +249,7 @@ def run(api, params, check_mode):
         raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures))
 
     if params["wait"] and not check_mode and present:
-        services_now = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in api.list("v1", "Service"))
-        wait_working(api, specs, services_to_prove(specs, services_now), params["wait_timeout"])
+        wait_working(api, specs, services_to_prove(specs, services_after(services, edits)), params["wait_timeout"])
 
     bindings = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in edits]
     unbound = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in unbinds]
