@@ -42,7 +42,9 @@ class Playbook:
         self.workdir = pathlib.Path(workdir)
         self.runs = 0
 
-    def run(self, module, args=None, check=False, diff=False, extra_tasks=None):
+    def run(self, module, args=None, check=False, diff=False, extra_tasks=None, fails=None):
+        """The task's registered result. A failed run fails the test unless `fails` names the text
+        (a string, or a list of strings) its message must hold; then a run that succeeds fails it."""
         self.runs += 1
         out = self.workdir / f"result-{self.runs}.json"
         task = {"name": "under test", module: args or {}, "register": "result",
@@ -61,7 +63,25 @@ class Playbook:
             raise AssertionError(f"ansible-playbook did not run the task:\n{proc.stdout}\n{proc.stderr}")
         result = json.loads(out.read_text(encoding="utf-8"))
         result["_stdout"] = proc.stdout
+        expect_outcome(bool(result.get("failed")), str(result.get("msg", "")), fails,
+                       f"{module} (check={check})", proc.stdout)
         return result
+
+
+def expect_outcome(failed, message, fails, what, output):
+    """Raise unless the run failed exactly when the test said so, with the text it said."""
+    if fails is None:
+        if failed:
+            raise AssertionError(f"{what} failed unexpectedly: {message}\n{output[-3000:]}")
+        return
+    texts = [fails] if isinstance(fails, str) else list(fails)
+    if not texts or not all(isinstance(t, str) and t for t in texts):
+        raise TypeError("fails= takes the text the failure message must hold, not a flag")
+    if not failed:
+        raise AssertionError(f"{what} was expected to fail with {texts!r}, but succeeded\n{output[-3000:]}")
+    missing = [t for t in texts if t not in message]
+    if missing:
+        raise AssertionError(f"{what} failed, but its message lacks {missing!r}: {message}")
 
 
 def ansible_env():
@@ -131,15 +151,20 @@ class PlayResult:
         return self.rc != 0 or self.recap.get("failed", 0) > 0
 
 
-def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags=None):
-    """Runs a role of the collection against the test cluster through ansible-playbook."""
+def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags=None, fails=None):
+    """Runs a role of the collection against the test cluster through ansible-playbook.
+
+    A failed run fails the test unless `fails` names the text its output must hold."""
     play = [{"hosts": "localhost", "gather_facts": False,
              "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": kubeconfig}},
              "roles": [{"role": role, "vars": variables}]}]
     book = pathlib.Path(workdir) / f"role-{role.rsplit('.', 1)[-1]}-{len(list(pathlib.Path(workdir).glob('role-*')))}.yml"
     book.write_text(yaml.safe_dump(play), encoding="utf-8")
     extra = (["--check"] if check else []) + (["--diff"] if diff else []) + (["--tags", tags] if tags else [])
-    return PlayResult(run_playbook(book, *extra))
+    result = PlayResult(run_playbook(book, *extra))
+    expect_outcome(result.failed, result.stdout + result.stderr, fails, f"role {role} (check={check})",
+                   result.stdout + result.stderr)
+    return result
 
 
 def seed_istio(cluster, version="1.30.3", ready=True):

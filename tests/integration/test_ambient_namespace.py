@@ -64,7 +64,7 @@ def test_enrollment_refused_while_ztunnel_is_not_ready(cluster, playbook):
     dataplane(cluster, ztunnel_ready=False)
     cluster.put(namespace("hello"))
     mark = cluster.mark()
-    result = playbook.run(MODULE, {"namespaces": [{"name": "hello"}]})
+    result = playbook.run(MODULE, {"namespaces": [{"name": "hello"}]}, fails="ztunnel istio-system/ztunnel has 0/3 pods ready")
     assert result["failed"] is True
     assert "ztunnel istio-system/ztunnel has 0/3 pods ready" in result["msg"]
     assert cluster.writes(mark) == []
@@ -81,7 +81,7 @@ def test_sidecar_namespace_needs_migrate_then_migrates_in_order(cluster, playboo
         cluster.put(deployment(ns, name))
     args = {"namespaces": [{"name": "legacy", "use_waypoint": "waypoint"}], "restart_workloads": True}
     mark = cluster.mark()
-    refused = playbook.run(MODULE, args)
+    refused = playbook.run(MODULE, args, fails="legacy")
     assert refused["failed"] is True and "legacy" in refused["msg"] and "migrate_sidecars: true" in refused["msg"]
     assert cluster.writes(mark) == []
 
@@ -131,7 +131,7 @@ def test_restart_with_rollout_wait(cluster, playbook):
     assert sorted(result["restarted"]) == ["DaemonSet hello/agent", "Deployment hello/web"]
     cluster.set_readiness("Deployment", "hello", "web", None)
     stuck = playbook.run(MODULE, {"namespaces": [{"name": "hello", "state": "absent"}], "restart_workloads": True,
-                                  "wait_for_rollout": True, "wait_timeout": 2})
+                                  "wait_for_rollout": True, "wait_timeout": 2}, fails="Deployment hello/web (0/1 updated and ready)")
     assert stuck["failed"] is True and "Deployment hello/web (0/1 updated and ready)" in stuck["msg"]
 
 
@@ -145,6 +145,6 @@ def test_restart_with_rollout_wait(cluster, playbook):
 def test_bad_input_fails_before_any_change(cluster, playbook, args, fragment):
     dataplane(cluster)
     mark = cluster.mark()
-    result = playbook.run(MODULE, args)
+    result = playbook.run(MODULE, args, fails=fragment)
     assert result["failed"] is True and fragment in result["msg"], result["msg"]
     assert cluster.writes(mark) == []

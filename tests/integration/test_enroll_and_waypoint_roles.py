@@ -57,9 +57,9 @@ def test_enroll_then_waypoint_roles_on_the_lab(lab, kubeconfig, tmp_path):
 
 def test_role_preflight_rejects_bad_input(lab, kubeconfig, tmp_path):
     mark = lab.mark()
-    enroll = run_role(kubeconfig, tmp_path, "ambient.mesh.enroll", {"enroll_namespaces": ["hello"]})
-    assert enroll.failed and "enroll_namespaces" in enroll.stdout and "dict" in enroll.stdout
-    waypoint = run_role(kubeconfig, tmp_path, "ambient.mesh.waypoint", {"waypoint_namespaces": ["hello"],
-                                                                        "waypoint_name": "none"})
-    assert waypoint.failed and "waypoint_name cannot be none" in waypoint.stdout
+    enroll = run_role(kubeconfig, tmp_path, "ambient.mesh.enroll", {"enroll_namespaces": ["hello"]},
+                      fails="enroll_namespaces")
+    assert "dict" in enroll.stdout
+    run_role(kubeconfig, tmp_path, "ambient.mesh.waypoint", {"waypoint_namespaces": ["hello"], "waypoint_name": "none"},
+             fails="waypoint_name cannot be none")
     assert lab.writes(mark) == []

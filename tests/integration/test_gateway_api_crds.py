@@ -62,7 +62,7 @@ def test_downgrade_is_refused_and_changes_nothing(cluster, playbook):
     playbook.run("ambient.mesh.gateway_api_crds", V151)
     before = gateway_crds(cluster)
     mark = cluster.mark()
-    result = playbook.run("ambient.mesh.gateway_api_crds", V121)
+    result = playbook.run("ambient.mesh.gateway_api_crds", V121, fails="from v1.5.1 to v1.2.1")
     assert result["failed"] is True
     assert "from v1.5.1 to v1.2.1" in result["msg"] and "allow_downgrade" in result["msg"]
     assert cluster.writes(mark) == []
@@ -74,7 +74,7 @@ def test_channel_switch_is_refused(cluster, playbook, tmp_path):
     path = tmp_path / "experimental.yaml"
     path.write_text(experimental)
     playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "channel": "experimental", "src": str(path)})
-    result = playbook.run("ambient.mesh.gateway_api_crds", V151)
+    result = playbook.run("ambient.mesh.gateway_api_crds", V151, fails="from the experimental channel to standard")
     assert result["failed"] is True and "from the experimental channel to standard" in result["msg"]
 
 
@@ -87,7 +87,7 @@ def test_channel_switch_is_refused(cluster, playbook, tmp_path):
 ])
 def test_bad_sources_fail_clearly_and_change_nothing(cluster, playbook, args, fragment):
     mark = cluster.mark()
-    result = playbook.run("ambient.mesh.gateway_api_crds", args)
+    result = playbook.run("ambient.mesh.gateway_api_crds", args, fails=fragment)
     assert result["failed"] is True and fragment in result["msg"], result["msg"]
     assert cluster.writes(mark) == []
 
@@ -96,7 +96,7 @@ def test_malformed_file_fails_and_changes_nothing(cluster, playbook, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(GATEWAY_V151.read_text()[:50000] + "\n  bad: [unclosed\n")
     mark = cluster.mark()
-    result = playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "src": str(broken)})
+    result = playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "src": str(broken)}, fails="is not valid YAML")
     assert result["failed"] is True and "is not valid YAML" in result["msg"]
     assert cluster.writes(mark) == []
 
@@ -117,7 +117,7 @@ def test_foreign_labels_and_annotations_survive(cluster, playbook):
 def test_conflict_names_the_other_manager_then_force_takes_over(cluster, playbook):
     # v1.2.1 installed earlier by someone else (manager "test-seed", as kubectl create would)
     cluster.load_crds(GATEWAY_V121)
-    result = playbook.run("ambient.mesh.gateway_api_crds", V151)
+    result = playbook.run("ambient.mesh.gateway_api_crds", V151, fails="test-seed")
     assert result["failed"] is True
     assert "test-seed" in result["msg"] and "force_conflicts: true" in result["msg"]
     forced = playbook.run("ambient.mesh.gateway_api_crds", dict(V151, force_conflicts=True))
@@ -137,7 +137,7 @@ def test_retries_on_throttling_and_unavailability(cluster, playbook):
 
 def test_wait_times_out_naming_the_crd(cluster, playbook):
     cluster.api.hold_crd_establishment = True
-    result = playbook.run("ambient.mesh.gateway_api_crds", dict(V151, wait_timeout=2))
+    result = playbook.run("ambient.mesh.gateway_api_crds", dict(V151, wait_timeout=2), fails="timed out after 2s waiting for CustomResourceDefinition")
     assert result["failed"] is True
     assert "timed out after 2s waiting for CustomResourceDefinition" in result["msg"]
     assert "Established" in result["msg"]
@@ -148,7 +148,7 @@ def test_absent_refuses_while_routes_exist_then_force(cluster, playbook):
     playbook.run("ambient.mesh.gateway_api_crds", V151)
     cluster.seed_namespace("hello")
     cluster.put(split_route())
-    refused = playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "state": "absent"})
+    refused = playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "state": "absent"}, fails="1 HTTPRoute")
     assert refused["failed"] is True and "1 HTTPRoute" in refused["msg"]
     assert len(gateway_crds(cluster)) == 8
     check = playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.5.1", "state": "absent", "force": True},

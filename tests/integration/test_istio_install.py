@@ -91,7 +91,7 @@ def test_uninstall_refused_while_enrolled_then_forced(cluster, playbook, istioct
     cluster.put(ambient_namespace("hello", waypoint="waypoint"))
     cluster.put(waypoint("hello"))
     mark = istioctl.mark()
-    refused = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True))
+    refused = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True), fails="namespace hello")
     assert refused["failed"] is True
     assert "namespace hello" in refused["msg"] and "waypoint hello/waypoint" in refused["msg"]
     assert "uninstall" not in istioctl.subcommands(mark)
@@ -110,7 +110,7 @@ def test_uninstall_refused_while_enrolled_then_forced(cluster, playbook, istioct
 def test_precheck_warnings_are_surfaced_by_name(cluster, playbook, istioctl):
     istioctl.configure(precheck=[{"code": "IST0141", "level": "Warning", "origin": "Deployment default/legacy",
                                   "message": "Insufficient permissions to install Istio"}])
-    result = playbook.run("ambient.mesh.istio_install", args(istioctl, precheck=True))
+    result = playbook.run("ambient.mesh.istio_install", args(istioctl, precheck=True), fails="IST0141")
     assert result["failed"] is True
     assert "IST0141" in result["msg"] and "Insufficient permissions to install Istio" in result["msg"]
     assert "install" not in istioctl.subcommands()
@@ -121,19 +121,19 @@ def test_precheck_warnings_are_surfaced_by_name(cluster, playbook, istioctl):
     ({"version": "1.31.0"}, "is version 1.30.3, but version 1.31.0 was asked for"),
 ])
 def test_istioctl_missing_or_wrong_version(cluster, playbook, istioctl, extra, fragment):
-    result = playbook.run("ambient.mesh.istio_install", dict(args(istioctl), **extra))
+    result = playbook.run("ambient.mesh.istio_install", dict(args(istioctl), **extra), fails=fragment)
     assert result["failed"] is True and fragment in result["msg"]
     assert installed(cluster) == ({}, {})
 
 
 def test_istioctl_not_on_path(cluster, playbook, istioctl):
-    result = playbook.run("ambient.mesh.istio_install", {"version": "1.30.3"})
+    result = playbook.run("ambient.mesh.istio_install", {"version": "1.30.3"}, fails="istioctl was not found on PATH")
     assert result["failed"] is True and "istioctl was not found on PATH" in result["msg"]
 
 
 def test_failing_install_shows_stderr_and_a_rerun_converges(cluster, playbook, istioctl):
     istioctl.configure(fail={"install": {"rc": 1, "stderr": "Error: failed to install manifests: webhook timeout"}})
-    failed = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    failed = playbook.run("ambient.mesh.istio_install", args(istioctl), fails="webhook timeout")
     assert failed["failed"] is True and "webhook timeout" in failed["msg"] and failed["rc"] == 1
     assert failed["stderr"].startswith("Error: failed to install manifests")
     istioctl.configure(fail={})
@@ -144,7 +144,7 @@ def test_failing_install_shows_stderr_and_a_rerun_converges(cluster, playbook, i
 
 def test_component_never_ready_names_it_and_a_rerun_finishes(cluster, playbook, istioctl):
     cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", None)
-    timed_out = playbook.run("ambient.mesh.istio_install", args(istioctl, wait_timeout=3))
+    timed_out = playbook.run("ambient.mesh.istio_install", args(istioctl, wait_timeout=3), fails="ztunnel istio-system/ztunnel 0/3 ready")
     assert timed_out["failed"] is True
     assert "ztunnel istio-system/ztunnel 0/3 ready" in timed_out["msg"]
     cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", 0)
@@ -164,5 +164,6 @@ def test_changed_settings_reinstall_and_bad_settings_fail_in_check_mode(cluster,
     assert changed["action"] == "reconfigure" and "settings" in changed["reason"]
     env = cluster.get("apps/v1", "Deployment", "istiod", "istio-system")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "PILOT_ENABLE_ALPHA_GATEWAY_API", "value": "true"} in env
-    bad = playbook.run("ambient.mesh.istio_install", args(istioctl, set={"bogus.key": "1"}), check=True)
+    bad = playbook.run("ambient.mesh.istio_install", args(istioctl, set={"bogus.key": "1"}), check=True,
+                       fails='unknown field "bogus.key"')
     assert bad["failed"] is True and 'unknown field "bogus.key"' in bad["msg"]

@@ -80,8 +80,9 @@ def test_each_finding_is_reported(mesh, playbook, objects, code, obj):
     result = playbook.run("ambient.mesh.mesh_info")
     assert [(f["code"], f["object"]) for f in result["findings"]] == [(code, obj)]
     assert result["findings"][0]["fix"]
-    gated = playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "warning"})
-    assert gated["failed"] is True and gated["findings"][0]["code"] == code
+    gated = playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "warning"},
+                         fails="1 finding(s) at or above warning")
+    assert gated["findings"][0]["code"] == code
 
 
 def test_cluster_without_istio_or_gateway_api(cluster, playbook):
@@ -99,5 +100,5 @@ def test_unreachable_api_server_fails_clearly(playbook, tmp_path):
         "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
         "current-context: x\n")
     playbook.kubeconfig = str(kubeconfig)
-    result = playbook.run("ambient.mesh.mesh_info", {"request_budget": 2})
+    result = playbook.run("ambient.mesh.mesh_info", {"request_budget": 2}, fails="cannot reach the Kubernetes API server")
     assert result["failed"] is True and "cannot reach the Kubernetes API server" in result["msg"]

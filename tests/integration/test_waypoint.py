@@ -89,7 +89,7 @@ def test_attachment_denied_is_surfaced(mesh, playbook):
     mesh.put(service("team-a", "api"))
     result = playbook.run(MODULE, {"waypoints": [{"name": "shared", "namespace": "mesh-infra",
                                                   "allowed_namespaces": "same", "enroll_namespaces": ["team-a"]}],
-                                   "wait_timeout": 3})
+                                   "wait_timeout": 3}, fails="Service team-a/api (waypoint mesh-infra/shared): istio.io/WaypointBound=False (AttachmentDenied)")
     assert result["failed"] is True
     assert "Service team-a/api (waypoint mesh-infra/shared): istio.io/WaypointBound=False (AttachmentDenied)" in result["msg"]
     assert "set allowed_namespaces: all" in result["msg"]
@@ -99,7 +99,7 @@ def test_waypoint_not_ready_is_surfaced(mesh, playbook):
     mesh.put(namespace("hello"))
     mesh.put(service("hello", "helloworld"))
     mesh.set_readiness("Deployment", "hello", "waypoint", None)  # the waypoint's pods never come up
-    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3})
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3}, fails="Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)")
     assert result["failed"] is True
     assert "Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)" in result["msg"]
     assert "istio.io/WaypointBound=False (WaypointIsNotReady)" in result["msg"]
@@ -114,7 +114,7 @@ def test_unsupported_traffic_type_is_surfaced(mesh, playbook):
     gw["metadata"].setdefault("labels", {})["istio.io/waypoint-for"] = "workload"
     gw.pop("status")
     mesh.put(gw, manager="kubectl-label")
-    result = playbook.run(MODULE, args)
+    result = playbook.run(MODULE, args, fails="(UnsupportedTrafficType)")
     assert result["failed"] is True
     assert "(UnsupportedTrafficType)" in result["msg"] and "use for: service or all" in result["msg"]
 
@@ -122,14 +122,14 @@ def test_unsupported_traffic_type_is_surfaced(mesh, playbook):
 def test_istiod_not_answering_is_surfaced(mesh, playbook):
     mesh.api.waypoints.enabled = False
     mesh.put(namespace("hello"))
-    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello"}], "wait_timeout": 2})
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello"}], "wait_timeout": 2}, fails="Gateway hello/waypoint: Programmed=Unknown (Pending)")
     assert result["failed"] is True and "Gateway hello/waypoint: Programmed=Unknown (Pending)" in result["msg"]
 
 
 def test_overwrite_is_needed_to_rebind_and_never_silent(mesh, playbook):
     mesh.put(namespace("hello", **{"istio.io/use-waypoint": "old"}))
     mark = mesh.mark()
-    refused = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}]})
+    refused = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}]}, fails="Namespace hello already uses waypoint hello/old: set overwrite: true")
     assert refused["failed"] is True
     assert "Namespace hello already uses waypoint hello/old: set overwrite: true" in refused["msg"]
     assert mesh.writes(mark) == []
@@ -151,7 +151,7 @@ def test_refusals_change_nothing(mesh, playbook, waypoint, fragment):
     mesh.put(namespace("hello"))
     mesh.put(service("hello", "helloworld"))
     mark = mesh.mark()
-    result = playbook.run(MODULE, {"waypoints": [waypoint]})
+    result = playbook.run(MODULE, {"waypoints": [waypoint]}, fails=fragment)
     assert result["failed"] is True and fragment in result["msg"], result["msg"]
     assert mesh.writes(mark) == []
 
