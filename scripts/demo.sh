@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export ANSIBLE_COLLECTIONS_PATH=$PWD/.cache/collections
-SHARED_BUNDLE=$PWD/../shared/crds/gateway-api-v1.5.1-standard.yaml
+# the Gateway API bundle carried as test data (upstream, unmodified: tests/data/README.md)
+GATEWAY_API_BUNDLE=$PWD/tests/data/crds/gateway-api-v1.5.1-standard.yaml
 extra=()
 
 if [ -n "${KUBECONFIG:-}" ] && [ -z "${AMBIENT_MESH_EMBEDDED:-}" ]; then
@@ -25,8 +26,8 @@ else
   [ -s .cache/demo/kubeconfig ] || { cat .cache/demo/apiserver.log; exit 1; }
   head -1 .cache/demo/apiserver.log
   extra+=(-e "kubeconfig=$PWD/.cache/demo/kubeconfig")
-  # the embedded cluster has no way to the Internet: install from the bundled copy when there is one
-  if [ -f "$SHARED_BUNDLE" ]; then extra+=(-e "install_gateway_api_src=$SHARED_BUNDLE"); fi
+  # the embedded cluster has no way to the Internet: install from the bundled copy
+  extra+=(-e "install_gateway_api_src=$GATEWAY_API_BUNDLE")
   # the fake istioctl (istioctl's documented contract, acting on the embedded cluster)
   istioctl=$(cd tests && ../.venv/bin/python -c 'import sys, fake_istioctl; print(fake_istioctl.install(
       "../.cache/demo/bin", "../.cache/demo/istioctl-home", sys.executable))')

@@ -12,15 +12,16 @@ import yaml
 TESTS = pathlib.Path(__file__).resolve().parent
 ROOT = TESTS.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
-SHARED_CRDS = ROOT.parent / "shared" / "crds"
+DATA = TESTS / "data"  # upstream files, unmodified: see tests/data/README.md
+CRDS = DATA / "crds"
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(COLLECTIONS))
 
 from apiserver import TestCluster  # noqa: E402
 
-GATEWAY_V121 = SHARED_CRDS / "gateway-api-v1.2.1-standard.yaml"
-GATEWAY_V151 = SHARED_CRDS / "gateway-api-v1.5.1-standard.yaml"
-ISTIO_CRDS = SHARED_CRDS / "istio-1.30.3-crds.yaml"
+GATEWAY_V121 = CRDS / "gateway-api-v1.2.1-standard.yaml"
+GATEWAY_V151 = CRDS / "gateway-api-v1.5.1-standard.yaml"
+ISTIO_CRDS = CRDS / "istio-1.30.3-crds.yaml"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from kmock import Server
 
 from .server import ApiServer
 
-SHARED_CRDS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "crds"
+CRDS = pathlib.Path(__file__).resolve().parents[1] / "data" / "crds"  # tests/data/crds
 
 
 @functools.lru_cache(maxsize=16)

@@ -28,6 +28,8 @@ HOME = pathlib.Path(os.environ.get("FAKE_ISTIOCTL_HOME", "."))
 CONFIG = json.loads((HOME / "config.json").read_text()) if (HOME / "config.json").exists() else {}
 VERSION = CONFIG.get("version", "1.30.3")
 MANAGER = "istio-operator"
+# what `istioctl install` creates first (tests/data/crds: upstream Istio 1.30.3, unmodified)
+ISTIO_CRDS = pathlib.Path(__file__).resolve().parents[1] / "data" / "crds" / "istio-1.30.3-crds.yaml"
 KNOWN_SET_ROOTS = ("profile", "revision", "values", "components", "meshConfig", "hub", "tag")
 
 
@@ -163,8 +165,7 @@ def manifests(opts):
     hub = setting(opts, "hub", "docker.io/istio")
     common = {"operator.istio.io/version": version, "istio.io/rev": revision,
               "install.operator.istio.io/owning-resource": "installed-state"}
-    crds_file = pathlib.Path(CONFIG.get("crds", pathlib.Path(__file__).resolve().parents[3] / "shared" / "crds"
-                                        / "istio-1.30.3-crds.yaml"))
+    crds_file = pathlib.Path(CONFIG.get("crds", ISTIO_CRDS))
     out = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}]
     out += [d for d in yaml.safe_load_all(crds_file.read_text()) if d and d.get("kind") == "CustomResourceDefinition"]
     istiod = "istiod" if revision == "default" else f"istiod-{revision}"
