@@ -6,7 +6,7 @@
 Built on kubernetes.core's client creation (auth options, K8S_AUTH_* variables, kubeconfig,
 impersonation, proxies). On top of it: discovery that sees CRDs created a moment ago, server-side
 apply with the field manager ``ambient.mesh``, dryRun=All for check mode, LIST with selectors,
-and retries with backoff on 429/5xx/connection errors within a time budget.
+and retries with backoff on 429/5xx/connection errors within a time budget per request.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
@@ -114,7 +115,8 @@ def api_error(exc, action):
 class KubeApi(object):
     """One module run's view of the API server."""
 
-    def __init__(self, module, budget_seconds=60, field_manager=FIELD_MANAGER):
+    def __init__(self, module, budget_seconds=60, field_manager=FIELD_MANAGER, sleep=time.sleep,
+                 clock=time.monotonic):
         if not HAS_KUBERNETES:
             raise AmbientMeshError("the kubernetes Python library is required on the host that runs this module: "
                                    "pip install kubernetes")
@@ -126,15 +128,30 @@ class KubeApi(object):
             raise AmbientMeshError("cannot reach the Kubernetes API server: %s; check kubeconfig, context "
                                    "and host" % exc)
         self.field_manager = field_manager
-        self.budget = Budget(budget_seconds)
+        # Each request gets its own retry budget: a module that waits for minutes must still ride
+        # out a 503 that comes late in its run.
+        self.budget_seconds = budget_seconds
+        self._sleep = sleep
+        self._clock = clock
         self._discovered = {}
         self._lock = threading.Lock()
+        self._own_the_retries()
+
+    def _own_the_retries(self):
+        """Leave every retry to request(): urllib3 under the kubernetes client would otherwise retry a
+        429/503 that carries Retry-After by itself, up to three times, sleeping outside the budget
+        and out of sight (and a dropped connection, before request() could count it)."""
+        rest = getattr(getattr(self._client, "client", None), "rest_client", None)
+        pools = getattr(rest, "pool_manager", None)
+        if pools is not None and hasattr(pools, "connection_pool_kw"):
+            pools.connection_pool_kw["retries"] = False
+            pools.clear()
 
     # ---- transport ---------------------------------------------------------------------
     @staticmethod
     def _classify(exc):
         if isinstance(exc, DynamicApiError) and status_of(exc) in RETRYABLE_STATUS:
-            return retry_after_seconds(getattr(exc, "headers", None)) or 0
+            return retry_after_seconds(getattr(exc, "headers", None), _status_body(exc)) or 0
         if isinstance(exc, CONNECTION_ERRORS):
             return 0
         return None
@@ -149,7 +166,8 @@ class KubeApi(object):
             return self._client.request(method, path, body=body, **params)
 
         try:
-            return call_with_retries(send, self._classify, self.budget)
+            return call_with_retries(send, self._classify, Budget(self.budget_seconds, clock=self._clock),
+                                     sleep=self._sleep)
         except CONNECTION_ERRORS as exc:
             raise AmbientMeshError("%s failed: cannot reach the Kubernetes API server: %s"
                                    % (action or "%s %s" % (method, path), exc))
@@ -266,34 +284,6 @@ class KubeApi(object):
                                 query=query, action=action)
         except DynamicApiError as exc:
             raise api_error(exc, action)
-
-    def modify(self, api_version, kind, name, mutate, namespace=None, dry_run=False):
-        """Read-modify-write with optimistic concurrency: on a 409 (someone wrote in between),
-        read again and re-apply `mutate` until it goes through or the request budget is spent.
-
-        mutate(obj) returns the JSON merge patch to send, or None when nothing needs to change.
-        Returns (before, after); after is None when the object does not exist.
-        """
-        action = "update %s %s" % (kind, _ref(namespace, name))
-        while True:
-            before = self.get(api_version, kind, name, namespace)
-            if before is None:
-                return None, None
-            patch = mutate(before)
-            if not patch:
-                return before, before
-            patch.setdefault("metadata", {})["resourceVersion"] = before["metadata"]["resourceVersion"]
-            try:
-                res = self.resource(api_version, kind)
-                query = {"fieldManager": self.field_manager}
-                if dry_run:
-                    query["dryRun"] = "All"
-                after = self.request("PATCH", res.path(namespace, name), body=patch, content_type=MERGE_PATCH,
-                                     query=query, action=action)
-                return before, after
-            except DynamicApiError as exc:
-                if status_of(exc) != 409 or self.budget.left() <= 0:
-                    raise api_error(exc, action)
 
     def delete(self, api_version, kind, name, namespace=None, dry_run=False):
         """The deleted object, or None when it was already gone."""

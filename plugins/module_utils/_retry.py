@@ -23,21 +23,33 @@ def backoff_delay(attempt, retry_after=None, base=0.2, cap=10.0, rand=random.ran
     return rand() * min(cap, base * (2 ** (attempt - 1)))
 
 
-def retry_after_seconds(headers):
-    """The Retry-After header of a response, in seconds, or None."""
-    if not headers:
-        return None
-    for key, value in dict(headers).items():
+def retry_after_seconds(headers, status=None):
+    """Seconds the server asked to wait, or None.
+
+    kube-apiserver sends both the Retry-After header and the Status body's
+    details.retryAfterSeconds with a 429 (and a 503 or 504 that asks for a wait); the header
+    wins, the body stands in for it when a proxy on the way dropped the header.
+    """
+    for key, value in dict(headers or {}).items():
         if key.lower() == "retry-after":
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                return None
-    return None
+            seconds = _seconds(value)
+            if seconds is not None:
+                return seconds
+    details = (status or {}).get("details") if isinstance(status, dict) else None
+    seconds = _seconds((details or {}).get("retryAfterSeconds")) if isinstance(details, dict) else None
+    return seconds if seconds else None
+
+
+def _seconds(value):
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
 
 
 class Budget(object):
-    """A deadline shared by every retry of one module run."""
+    """A deadline for the retries of one request."""
 
     def __init__(self, seconds, clock=time.monotonic):
         self._clock = clock

@@ -6,6 +6,9 @@ and CRD resource, resourceVersion/generation/uid, patches of every type, server-
 with field ownership, dryRun=All, status subresources, selectors and schema validation.
 """
 
+import asyncio
+import base64
+import binascii
 import copy
 import datetime
 import itertools
@@ -51,6 +54,13 @@ def _error(status, reason, message, **details):
     return KubernetesError(status=status, reason=reason, message=message, details=details or {})
 
 
+@attrs.frozen
+class _RetryLaterError(KubernetesError):
+    """A Status error that also carries the Retry-After header (429, or 5xx asking for a wait)."""
+
+    retry_after: object = None
+
+
 def _not_found(res, name):
     return _error(404, "NotFound", f'{res.group_resource} "{name}" not found',
                   name=name, group=res.group, kind=res.plural)
@@ -87,6 +97,9 @@ class ApiServer(KubernetesScaffold):
     log: list = attrs.field(factory=list)  # one dict per request, for the tests to count
     faults: list = attrs.field(factory=list)  # injected failures, see fail()
     hold_crd_establishment: bool = False
+    # seconds a Deployment/DaemonSet/StatefulSet deleted with propagationPolicy=Foreground stays
+    # visible (deletionTimestamp set) while its pods terminate
+    termination_delay: float = 0.0
     _rv: object = attrs.field(factory=lambda: itertools.count(1000))
     _last_rv: int = 1000
 
@@ -110,6 +123,12 @@ class ApiServer(KubernetesScaffold):
         if not isinstance(answer, Response):
             answer = Response(payload=answer)
         return await answer(request)
+
+    async def _render_error(self, exc):
+        response = await super()._render_error(exc)
+        if getattr(exc, "retry_after", None) is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     # kmock's scaffold serves its own, simplified discovery; every path goes through ours.
     async def _serve_root(self, request):
@@ -244,10 +263,16 @@ class ApiServer(KubernetesScaffold):
             by_verb[entry["verb"]] = by_verb.get(entry["verb"], 0) + 1
         return {"requests": len(counted), "writes": len(writes), "by_verb": by_verb}
 
-    def fail(self, verb, resource=None, status=503, times=1, retry_after=None, message="injected failure"):
-        """Make the next `times` requests of `verb` (on `resource`) fail with `status`."""
+    def fail(self, verb, resource=None, status=503, times=1, retry_after=None, message="injected failure",
+             retry_after_in=("header", "body")):
+        """Make the next `times` requests of `verb` (on `resource`) fail with `status`.
+
+        With `retry_after`, the answer asks the client to wait that many seconds the way
+        kube-apiserver does: the Retry-After header and the Status body's details.retryAfterSeconds
+        (`retry_after_in` keeps only one of them, as a proxy that drops headers would)."""
         self.faults.append({"verb": verb, "resource": resource, "status": status, "left": times,
-                            "retry_after": retry_after, "message": message})
+                            "retry_after": retry_after, "retry_after_in": tuple(retry_after_in),
+                            "message": message})
 
     def _inject_fault(self, entry):
         for fault in self.faults:
@@ -257,10 +282,13 @@ class ApiServer(KubernetesScaffold):
                 continue
             fault["left"] -= 1
             entry["injected"] = fault["status"]
-            exc = _error(fault["status"], {429: "TooManyRequests", 409: "Conflict", 500: "InternalError",
-                                           503: "ServiceUnavailable", 504: "Timeout"}.get(fault["status"], "Failure"),
-                         fault["message"], retryAfterSeconds=fault["retry_after"] or 0)
-            raise exc
+            reason = {429: "TooManyRequests", 409: "Conflict", 500: "InternalError",
+                      503: "ServiceUnavailable", 504: "Timeout"}.get(fault["status"], "Failure")
+            wait = fault["retry_after"]
+            details = {"retryAfterSeconds": wait} if wait and "body" in fault["retry_after_in"] else {}
+            raise _RetryLaterError(status=fault["status"], reason=reason, message=fault["message"],
+                                   details=details,
+                                   retry_after=wait if wait and "header" in fault["retry_after_in"] else None)
 
     # ---- reads -------------------------------------------------------------------------------
     def _key(self, res, namespace, name):
@@ -294,9 +322,50 @@ class ApiServer(KubernetesScaffold):
         return out
 
     async def _do_list(self, res, namespace, name, sub, params, body, request):
-        items = [self._out(res, o) for o in self.select(res, namespace, params)]
-        return {"apiVersion": res.api_version, "kind": f"{res.kind}List",
-                "metadata": {"resourceVersion": str(self._last_rv)}, "items": items}
+        selected = self.select(res, namespace, params)
+        meta = {"resourceVersion": str(self._last_rv)}
+        token = params.get("continue")
+        if token:
+            after, meta["resourceVersion"] = self._continue_position(token)
+            selected = [o for o in selected if self._position(o) > after]
+        limit = self._limit(params)
+        if limit and len(selected) > limit:
+            remaining = len(selected) - limit
+            selected = selected[:limit]
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps(
+                {"v": "meta.k8s.io/v1", "rv": int(meta["resourceVersion"]),
+                 "start": list(self._position(selected[-1]))}).encode()).decode()
+            meta["remainingItemCount"] = remaining
+        return {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": meta,
+                "items": [self._out(res, o) for o in selected]}
+
+    @staticmethod
+    def _position(obj):
+        return (obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+
+    @staticmethod
+    def _limit(params):
+        value = params.get("limit")
+        if value in (None, ""):
+            return None
+        try:
+            limit = int(value)
+        except ValueError:
+            raise _error(400, "BadRequest", f'invalid limit "{value}"') from None
+        return limit if limit > 0 else None
+
+    @staticmethod
+    def _continue_position(token):
+        """(namespace, name) the next page starts after, and the list's resourceVersion."""
+        try:
+            doc = json.loads(base64.urlsafe_b64decode(token.encode()))
+            start, rv = tuple(doc["start"]), str(doc["rv"])
+            if doc.get("v") != "meta.k8s.io/v1" or len(start) != 2:
+                raise ValueError(token)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise _error(400, "BadRequest", "continue key is not valid: incorrect encoded start "
+                         "resourceVersion (version meta.k8s.io/v1)") from None
+        return start, rv
 
     # ---- writes ------------------------------------------------------------------------------
     def _next_rv(self):
@@ -566,6 +635,16 @@ class ApiServer(KubernetesScaffold):
             raise _not_found(res, name)
         if self._dry_run(params):
             return self._out(res, obj)
+        if obj["metadata"].get("deletionTimestamp"):
+            return self._out(res, obj)  # already terminating
+        if (params.get("propagationPolicy") == "Foreground" and self.termination_delay > 0
+                and res.kind in self.workloads.KINDS and res.group == "apps"):
+            # foreground deletion: the object stays, marked, until its pods are gone
+            obj["metadata"].update(deletionTimestamp=_now(), finalizers=["foregroundDeletion"],
+                                   resourceVersion=self._next_rv())
+            asyncio.get_running_loop().call_later(self.termination_delay, self._remove_if_same, res, key,
+                                                  obj["metadata"]["uid"])
+            return self._out(res, obj)
         if obj["metadata"].get("finalizers"):
             obj["metadata"].setdefault("deletionTimestamp", _now())
             obj["metadata"]["resourceVersion"] = self._next_rv()
@@ -581,6 +660,11 @@ class ApiServer(KubernetesScaffold):
                 self._remove(res, self._key(res, obj["metadata"].get("namespace"), obj["metadata"]["name"]))
         return {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": {},
                 "items": [self._out(res, o) for o in victims]}
+
+    def _remove_if_same(self, res, key, uid):
+        obj = self.objects.get(key)
+        if obj is not None and obj["metadata"].get("uid") == uid:
+            self._remove(res, key)
 
     def _remove(self, res, key):
         self.objects.pop(key, None)

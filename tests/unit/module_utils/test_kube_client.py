@@ -1,7 +1,5 @@
 """The Kubernetes layer against the test API server, in-process (no ansible-playbook)."""
 
-import threading
-
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
@@ -52,25 +50,6 @@ def test_client_errors_are_not_retried(cluster, api):
         api.get("v1", "ConfigMap", "x", "default")
     assert "403" in err.value.msg and "forbidden by policy" in err.value.msg
     assert len(cluster.requests(mark, "get")) == 1
-
-
-def test_modify_rereads_and_retries_after_a_conflict(cluster, api):
-    cluster.put(configmap("counter", data={"n": "0"}))
-    raced = threading.Event()
-
-    def bump(obj):
-        if not raced.is_set():  # someone else writes between our read and our write
-            raced.set()
-            other = cluster.get("v1", "ConfigMap", "counter", "default")
-            other["data"]["n"] = str(int(other["data"]["n"]) + 10)
-            cluster.put(other, manager="someone-else")
-        return {"data": {"n": str(int(obj["data"]["n"]) + 1)}}
-
-    mark = cluster.mark()
-    before, after = api.modify("v1", "ConfigMap", "counter", bump, namespace="default")
-    assert after["data"]["n"] == "11"  # built on the re-read value, not the stale one
-    patches = cluster.requests(mark, "patch")
-    assert len(patches) == 2
 
 
 def test_batch_apply_reads_by_list_and_writes_only_changes(cluster, api):
