@@ -48,10 +48,15 @@ def restart(api, workloads, check_mode, concurrency, now=None):
 def rollout_done(obj):
     """(done, why not) for a Deployment, StatefulSet or DaemonSet."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    if (status.get("observedGeneration") or 0) < (obj["metadata"].get("generation") or 0):
+    observed = status.get("observedGeneration")
+    if observed is None:
+        return False, "no status reported yet"
+    if observed < (obj["metadata"].get("generation") or 0):
         return False, "generation not observed yet"
     if obj["kind"] == "DaemonSet":
-        desired = status.get("desiredNumberScheduled", 0)
+        if "desiredNumberScheduled" not in status:  # always set once the controller has counted nodes
+            return False, "no status reported yet"
+        desired = status["desiredNumberScheduled"]
         ready = min(status.get("updatedNumberScheduled", 0), status.get("numberReady", 0))
     else:
         desired = spec.get("replicas", 1)
