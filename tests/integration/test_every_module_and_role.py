@@ -1,0 +1,330 @@
+"""The checks every module and every role gets, once for all, over the modules and roles found in the tree.
+
+For each: check mode makes zero writes at the API server (dry runs only) and runs no mutating
+istioctl subcommand; the four steps (check, run, check, run) each succeed, the first two report a
+change and the last two none; a no-op re-run makes zero writes; diff mode shows each object as it
+was read from the server before and as it is on the server after; and labels and annotations that
+the collection does not own (Istio's sidecar labels included) survive `present` and `absent`.
+
+A module or role added to the tree without a scenario here fails test_every_module_and_role_has_a_scenario.
+"""
+
+import dataclasses
+import pathlib
+from typing import Callable
+
+import pytest
+
+from builders import namespace, service
+from conftest import GATEWAY_V121, GATEWAY_V151, ROOT, run_role, seed_istio
+
+pytestmark = pytest.mark.integration
+
+MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file())
+
+# What the collection never owns, put on the objects it touches before it runs.
+FOREIGN_LABELS = {"example.com/team": "payments", "app.kubernetes.io/part-of": "shop"}
+FOREIGN_ANNOTATIONS = {"example.com/owner": "someone", "example.com/ticket": "OPS-1234"}
+# Istio's sidecar-injection labels: foreign to every module except ambient_namespace's migration,
+# which refuses them on `present` and must keep them on `absent`.
+SIDECAR_LABELS = {"istio-injection": "enabled", "istio.io/rev": "1-30-3"}
+# Mutating istioctl subcommands, which check mode must never run.
+ISTIOCTL_WRITES = {"install", "uninstall", "tag set", "tag remove", "waypoint apply", "waypoint delete"}
+
+API_VERSIONS = {"Namespace": "v1", "Service": "v1", "ConfigMap": "v1",
+                "Deployment": "apps/v1", "DaemonSet": "apps/v1", "StatefulSet": "apps/v1",
+                "Gateway": "gateway.networking.k8s.io/v1", "HTTPRoute": "gateway.networking.k8s.io/v1",
+                "CustomResourceDefinition": "apiextensions.k8s.io/v1",
+                "ValidatingAdmissionPolicy": "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicyBinding": "admissionregistration.k8s.io/v1"}
+NS, SVC, DEPLOY = ("v1", "Namespace"), ("v1", "Service"), ("apps/v1", "Deployment")
+
+
+@dataclasses.dataclass
+class Ctx:
+    cluster: object
+    istioctl: object
+    tmp_path: pathlib.Path
+    playbook: object = None
+    kubeconfig: str = ""
+
+
+@dataclasses.dataclass
+class Scenario:
+    setup: Callable          # Ctx -> None: a cluster on which `present` has something to do
+    present: Callable        # Ctx -> module args or role variables
+    absent: Callable = None  # Ctx -> args that undo `present`; None for read-only modules
+    # (apiVersion, kind, namespace, name) of objects that exist after setup and that the run touches
+    foreign: tuple = ()
+    sidecar_labels_on_present: bool = True
+    sidecar_labels_on_absent: bool = True  # false where those labels mean "enrolled" and absent rightly refuses
+    read_only: bool = False
+    object_diff: bool = True  # the diff is one entry per object (istio_install shows its install view)
+
+
+# ---- setups ------------------------------------------------------------------------------------
+def mesh(ctx):
+    ctx.cluster.load_crds(GATEWAY_V151)
+    seed_istio(ctx.cluster)
+
+
+def lab_namespace(ctx):
+    mesh(ctx)
+    ctx.cluster.put(namespace("hello", **{"istio.io/dataplane-mode": "ambient"}))
+    ctx.cluster.put(service("hello", "helloworld"))
+
+
+def with_workload(ctx):
+    mesh(ctx)
+    ctx.cluster.put(namespace("hello"))
+    ctx.cluster.put({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "hello"},
+                     "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                              "template": {"metadata": {"labels": {"app": "web"}},
+                                           "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}})
+
+
+def older_gateway_api(ctx):
+    """Gateway API v1.2.1 installed by this collection earlier: `present` upgrades it."""
+    ctx.playbook.run("ambient.mesh.gateway_api_crds", {"version": "v1.2.1", "src": str(GATEWAY_V121)})
+
+
+def istio_system(ctx):
+    ctx.cluster.put(namespace("istio-system"))
+
+
+def correct_lab(ctx):
+    mesh(ctx)
+    for ns in ("hello", "httpbin"):
+        ctx.cluster.put(namespace(ns, **{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}))
+
+
+HTTPROUTES_CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "httproutes.gateway.networking.k8s.io")
+
+MODULE_SCENARIOS = {
+    "ambient_namespace": Scenario(
+        setup=with_workload,
+        present=lambda ctx: {"namespaces": [{"name": "hello", "use_waypoint": "waypoint"}], "restart_workloads": True},
+        absent=lambda ctx: {"namespaces": [{"name": "hello", "state": "absent"}], "restart_workloads": True},
+        foreign=(NS + (None, "hello"), DEPLOY + ("hello", "web")),
+        sidecar_labels_on_present=False),
+    "gateway_api_crds": Scenario(
+        setup=older_gateway_api,
+        present=lambda ctx: {"version": "v1.5.1", "src": str(GATEWAY_V151), "wait_timeout": 30},
+        absent=lambda ctx: {"state": "absent"},
+        foreign=(HTTPROUTES_CRD,)),
+    "istio_install": Scenario(
+        setup=istio_system,
+        present=lambda ctx: {"version": "1.30.3", "istioctl_path": ctx.istioctl.path, "wait_timeout": 30},
+        absent=lambda ctx: {"version": "1.30.3", "istioctl_path": ctx.istioctl.path, "state": "absent",
+                            "wait_timeout": 30},
+        foreign=(NS + (None, "istio-system"),),
+        sidecar_labels_on_present=False, sidecar_labels_on_absent=False,
+        object_diff=False),
+    "mesh_info": Scenario(setup=correct_lab, present=lambda ctx: {}, read_only=True,
+                          foreign=(NS + (None, "hello"),)),
+    "waypoint": Scenario(
+        setup=lab_namespace,
+        present=lambda ctx: {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 30},
+        absent=lambda ctx: {"waypoints": [{"namespace": "hello", "state": "absent"}], "wait_timeout": 30},
+        foreign=(NS + (None, "hello"), SVC + ("hello", "helloworld"))),
+}
+
+ROLE_SCENARIOS = {
+    "enroll": Scenario(
+        setup=with_workload,
+        present=lambda ctx: {"enroll_namespaces": [{"name": "hello", "use_waypoint": "waypoint"}],
+                             "enroll_wait_timeout": 30},
+        absent=lambda ctx: {"enroll_namespaces": [{"name": "hello", "state": "absent"}], "enroll_wait_timeout": 30},
+        foreign=(NS + (None, "hello"), DEPLOY + ("hello", "web")),
+        sidecar_labels_on_present=False),
+    "install": Scenario(
+        setup=istio_system,
+        present=lambda ctx: {"install_istioctl_path": ctx.istioctl.path, "install_gateway_api_src": str(GATEWAY_V151),
+                             "install_wait_timeout": 30},
+        absent=lambda ctx: {"install_istioctl_path": ctx.istioctl.path, "install_state": "absent",
+                            "install_wait_timeout": 30},
+        foreign=(NS + (None, "istio-system"),),
+        sidecar_labels_on_present=False, sidecar_labels_on_absent=False),
+    "waypoint": Scenario(
+        setup=lab_namespace,
+        present=lambda ctx: {"waypoint_namespaces": ["hello"], "waypoint_wait_timeout": 30},
+        absent=lambda ctx: {"waypoint_extra": [{"namespace": "hello", "state": "absent"}],
+                            "waypoint_wait_timeout": 30},
+        foreign=(NS + (None, "hello"), SVC + ("hello", "helloworld"))),
+}
+
+
+def test_every_module_and_role_has_a_scenario():
+    assert sorted(MODULE_SCENARIOS) == MODULES, "a module without the universal checks (add a Scenario)"
+    assert sorted(ROLE_SCENARIOS) == ROLES, "a role without the universal checks (add a Scenario)"
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+SERVER_METADATA = ("resourceVersion", "managedFields", "uid", "creationTimestamp", "generation")
+
+
+def stripped(obj):
+    """An object as a diff shows it: no status, no server-managed metadata, no config-hash annotation.
+    Written here, apart from the collection's own _diff.strip_server_fields, so one checks the other."""
+    if obj is None:
+        return {}
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in out.get("metadata", {}).items() if k not in SERVER_METADATA}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != "ambient.mesh/config-hash"}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out["metadata"] = meta
+    return out
+
+
+def read(cluster, header):
+    """The object a diff header ("Kind ns/name" or "Kind name") names, as the server has it now."""
+    kind, _, ref = header.partition(" ")
+    assert kind in API_VERSIONS, f"diff header {header!r} names no known kind"
+    ns, _, name = ref.rpartition("/")
+    return cluster.get(API_VERSIONS[kind], kind, name, ns or None)
+
+
+def mark_foreign(cluster, refs, sidecar):
+    """Put foreign labels and annotations on each object, as another tool (kubectl) would."""
+    labels = dict(FOREIGN_LABELS, **(SIDECAR_LABELS if sidecar else {}))
+    for api_version, kind, ns, name in refs:
+        obj = cluster.get(api_version, kind, name, ns)
+        assert obj is not None, f"scenario error: {kind} {ns}/{name} does not exist after setup"
+        obj["metadata"].setdefault("labels", {}).update(labels)
+        obj["metadata"].setdefault("annotations", {}).update(FOREIGN_ANNOTATIONS)
+        obj.pop("status", None)  # a label edit is an update of the object, never of its status
+        cluster.put(obj, manager="kubectl-label")
+    return labels
+
+
+def assert_foreign_kept(cluster, refs, labels, when):
+    for api_version, kind, ns, name in refs:
+        obj = cluster.get(api_version, kind, name, ns)
+        if obj is None:
+            continue  # deleted on purpose (absent removes what the collection made)
+        meta = obj["metadata"]
+        lost = {k: v for k, v in labels.items() if (meta.get("labels") or {}).get(k) != v}
+        lost.update({k: v for k, v in FOREIGN_ANNOTATIONS.items() if (meta.get("annotations") or {}).get(k) != v})
+        assert not lost, f"{when}: {kind} {ns}/{name} lost foreign labels/annotations {lost}"
+
+
+def objects_named(cluster, result):
+    return {entry["before_header"]: read(cluster, entry["before_header"]) for entry in result.get("diff") or []}
+
+
+def assert_diff_matches_server(result, before, after, when):
+    """Each diff entry: before == the object read before the run, after == the object read after it."""
+    entries = result.get("diff")
+    assert isinstance(entries, list) and entries, f"{when}: diff mode returned no diff: {entries!r}"
+    for entry in entries:
+        header = entry["before_header"]
+        assert entry["after_header"] == header, entry
+        assert entry["before"] == stripped(before[header]), f"{when}: diff 'before' of {header} is not what was on the server"
+        assert entry["after"] == stripped(after[header]), f"{when}: diff 'after' of {header} is not what is on the server"
+
+
+def istioctl_writes(istioctl, since):
+    return [s for s in istioctl.subcommands(since) if s in ISTIOCTL_WRITES]
+
+
+# ---- modules -----------------------------------------------------------------------------------
+@pytest.fixture
+def ctx(cluster, istioctl, tmp_path, playbook, kubeconfig):
+    return Ctx(cluster, istioctl, tmp_path, playbook, kubeconfig)
+
+
+def module_step(ctx, module, args, check, changed, when, diff=True):
+    """One run: it must succeed, report `changed` as expected; check mode and no-ops write nothing."""
+    mark, imark = ctx.cluster.mark(), ctx.istioctl.mark()
+    result = ctx.playbook.run(f"ambient.mesh.{module}", args, check=check, diff=diff)
+    assert result["changed"] is changed, f"{when}: changed={result['changed']}, expected {changed}"
+    if check or not changed:
+        assert ctx.cluster.writes(mark) == [], f"{when}: wrote to the API server"
+        assert istioctl_writes(ctx.istioctl, imark) == [], f"{when}: ran a mutating istioctl subcommand"
+    return result
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_four_steps_diff_and_foreign_labels(ctx, module):
+    scenario = MODULE_SCENARIOS[module]
+    scenario.setup(ctx)
+    labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_present)
+    args = scenario.present(ctx)
+    changes = not scenario.read_only
+
+    check = module_step(ctx, module, args, check=True, changed=changes, when="check run")
+    before = objects_named(ctx.cluster, check)
+    if scenario.object_diff and changes:
+        # check mode changed nothing: what the check run calls 'before' is what the server still has
+        assert check.get("diff"), "check run: diff mode returned no diff"
+        for entry in check["diff"]:
+            assert entry["before"] == stripped(before[entry["before_header"]]), \
+                f"check run: diff 'before' of {entry['before_header']} is not what is on the server"
+    run = module_step(ctx, module, args, check=False, changed=changes, when="first run")
+    if scenario.object_diff and changes:
+        assert [e["before_header"] for e in run["diff"]] == [e["before_header"] for e in check["diff"]], \
+            "check mode's diff names other objects than the real run's"
+        assert_diff_matches_server(run, before, objects_named(ctx.cluster, run), "first run")
+    elif changes:
+        assert run.get("diff"), "first run: diff mode returned no diff"
+    assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "present")
+
+    module_step(ctx, module, args, check=True, changed=False, when="check run again")
+    again = module_step(ctx, module, args, check=False, changed=False, when="run again")
+    assert not again.get("diff"), f"a run that changed nothing returned a diff: {again.get('diff')}"
+    assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "present again")
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if MODULE_SCENARIOS[m].absent])
+def test_module_absent_check_mode_and_foreign_labels(ctx, module):
+    scenario = MODULE_SCENARIOS[module]
+    scenario.setup(ctx)
+    labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_present)
+    module_step(ctx, module, scenario.present(ctx), check=False, changed=True, when="present")
+    labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_absent)
+    args = scenario.absent(ctx)
+
+    check = module_step(ctx, module, args, check=True, changed=True, when="absent in check mode")
+    before = objects_named(ctx.cluster, check)
+    run = module_step(ctx, module, args, check=False, changed=True, when="absent")
+    if scenario.object_diff:
+        assert_diff_matches_server(run, before, objects_named(ctx.cluster, run), "absent")
+    assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "absent")
+    module_step(ctx, module, args, check=True, changed=False, when="absent in check mode again")
+    module_step(ctx, module, args, check=False, changed=False, when="absent again")
+    assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "absent again")
+
+
+# ---- roles -------------------------------------------------------------------------------------
+def role_step(ctx, role, variables, check, changed, when):
+    mark, imark = ctx.cluster.mark(), ctx.istioctl.mark()
+    result = run_role(ctx.kubeconfig, ctx.tmp_path, f"ambient.mesh.{role}", variables, check=check)
+    assert (result.changed > 0) is changed, f"{when}: changed={result.changed}, expected {changed}\n{result.stdout[-3000:]}"
+    if check or not changed:
+        assert ctx.cluster.writes(mark) == [], f"{when}: wrote to the API server"
+        assert istioctl_writes(ctx.istioctl, imark) == [], f"{when}: ran a mutating istioctl subcommand"
+    return result
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_four_steps_absent_and_foreign_labels(ctx, role):
+    scenario = ROLE_SCENARIOS[role]
+    scenario.setup(ctx)
+    labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_present)
+    variables = scenario.present(ctx)
+    role_step(ctx, role, variables, check=True, changed=True, when="check run")
+    role_step(ctx, role, variables, check=False, changed=True, when="first run")
+    role_step(ctx, role, variables, check=True, changed=False, when="check run again")
+    role_step(ctx, role, variables, check=False, changed=False, when="run again")
+    assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "present")
+
+    labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_absent)
+    absent = scenario.absent(ctx)
+    role_step(ctx, role, absent, check=True, changed=True, when="absent in check mode")
+    role_step(ctx, role, absent, check=False, changed=True, when="absent")
+    role_step(ctx, role, absent, check=False, changed=False, when="absent again")
+    assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "absent")
