@@ -214,12 +214,29 @@ def ensure_absent(api, istioctl, params, check_mode):
         return result
     istioctl.uninstall(revision=revision, purge=purge)
     if params["wait"]:
-        def gone(live):
-            left = bool(live["revisions"]) if purge else revision in live["revisions"]
-            return not left, "istiod still present"
-        wait_for(lambda: read_install(api, params["concurrency"]), gone, params["wait_timeout"],
-                 "Istio revision %s to be removed" % revision, interval=1.0)
+        # istioctl removes ztunnel and istio-cni with the last revision; their pods take a while
+        data_plane = purge or not (set(before["revisions"]) - set([revision]))
+        wait_removed(api, None if purge else revision, data_plane, params["wait_timeout"], params["concurrency"])
     return result
+
+
+def still_there(live, revision, data_plane):
+    """What an uninstall removes that the API still shows: 'istiod istio-system/istiod', ..."""
+    out = ["istiod %s/%s" % (r["namespace"], r["name"]) for rev, r in sorted(live["revisions"].items())
+           if revision is None or rev == revision]
+    if data_plane:
+        out += ["%s %s/%s" % (name, h["namespace"], h["name"]) for name in ("ztunnel", "istio-cni") for h in live[name]]
+    return out
+
+
+def wait_removed(api, revision, data_plane, timeout, concurrency):
+    """Until istiod of the revision (every revision: None), and with data_plane ztunnel and istio-cni, are gone."""
+    def predicate(live):
+        left = still_there(live, revision, data_plane)
+        return not left, "still there: %s" % ", ".join(left)
+
+    what = "Istio to be removed" if revision is None else "Istio revision %s to be removed" % revision
+    wait_for(lambda: read_install(api, concurrency), predicate, timeout, what, interval=1.0)
 
 
 def run(api, istioctl, params, check_mode):

@@ -160,11 +160,11 @@ class TestCluster:
             self.api.workloads.delays[(kind, namespace, name)] = delay
         self._call(set_)
 
-    def set_termination_delay(self, seconds):
-        """Workloads deleted in the foreground (as istioctl uninstall deletes) stay, with a
-        deletionTimestamp, for `seconds` while their pods terminate; 0: they go at once."""
+    def set_termination_delay(self, seconds, kind=None):
+        """Workloads (of `kind`, or any) deleted in the foreground, as istioctl uninstall deletes them,
+        stay with a deletionTimestamp for `seconds` while their pods terminate; 0: they go at once."""
         def set_():
-            self.api.termination_delay = float(seconds)
+            self.api.termination_delays[kind] = float(seconds)
         self._call(set_)
 
     def fail(self, *args, **kwargs):

@@ -98,8 +98,8 @@ class ApiServer(KubernetesScaffold):
     faults: list = attrs.field(factory=list)  # injected failures, see fail()
     hold_crd_establishment: bool = False
     # seconds a Deployment/DaemonSet/StatefulSet deleted with propagationPolicy=Foreground stays
-    # visible (deletionTimestamp set) while its pods terminate
-    termination_delay: float = 0.0
+    # visible (deletionTimestamp set) while its pods terminate: {kind: seconds}, None for any kind
+    termination_delays: dict = attrs.field(factory=dict)
     _rv: object = attrs.field(factory=lambda: itertools.count(1000))
     _last_rv: int = 1000
 
@@ -637,12 +637,13 @@ class ApiServer(KubernetesScaffold):
             return self._out(res, obj)
         if obj["metadata"].get("deletionTimestamp"):
             return self._out(res, obj)  # already terminating
-        if (params.get("propagationPolicy") == "Foreground" and self.termination_delay > 0
-                and res.kind in self.workloads.KINDS and res.group == "apps"):
+        delay = self.termination_delays.get(res.kind, self.termination_delays.get(None, 0))
+        if params.get("propagationPolicy") == "Foreground" and delay > 0 and res.kind in self.workloads.KINDS \
+                and res.group == "apps":
             # foreground deletion: the object stays, marked, until its pods are gone
             obj["metadata"].update(deletionTimestamp=_now(), finalizers=["foregroundDeletion"],
                                    resourceVersion=self._next_rv())
-            asyncio.get_running_loop().call_later(self.termination_delay, self._remove_if_same, res, key,
+            asyncio.get_running_loop().call_later(delay, self._remove_if_same, res, key,
                                                   obj["metadata"]["uid"])
             return self._out(res, obj)
         if obj["metadata"].get("finalizers"):

@@ -7,7 +7,9 @@
                                            apply with field manager istio-operator
     manifest generate [--set ...]          the manifests, as YAML, without touching the cluster
     x precheck -o json                     analyzer messages; non-zero exit when there are any
-    uninstall [--purge] [--revision R] -y  removes them (prompts without -y)
+    uninstall [--purge] [--revision R] -y  removes them (prompts without -y); Deployments and DaemonSets
+                                           are deleted in the foreground, as istioctl does, so they stay
+                                           (terminating) for the test cluster's set_termination_delay
     tag set T --revision R [--overwrite]   a revision tag (MutatingWebhookConfiguration)
     tag list -o json
 
@@ -274,12 +276,15 @@ def cmd_uninstall(opts):
         confirm("All Istio resources will be pruned from the cluster")
     injected_failure("uninstall")
     selector = "app=istiod" if opts["purge"] else f"app=istiod,istio.io/rev={opts['revision']}"
+    foreground = "?propagationPolicy=Foreground"  # the object goes once its pods have terminated
     for dep in kube.items("/apis/apps/v1/deployments", selector):
-        kube.call("DELETE", f"/apis/apps/v1/namespaces/{dep['metadata']['namespace']}/deployments/{dep['metadata']['name']}")
-    remaining = kube.items("/apis/apps/v1/deployments", "app=istiod")
+        kube.call("DELETE", f"/apis/apps/v1/namespaces/{dep['metadata']['namespace']}/deployments/{dep['metadata']['name']}",
+                  query=foreground)
+    remaining = [d for d in kube.items("/apis/apps/v1/deployments", "app=istiod")
+                 if not d["metadata"].get("deletionTimestamp")]
     if opts["purge"] or not remaining:
         for name in ("ztunnel", "istio-cni-node"):
-            kube.call("DELETE", f"/apis/apps/v1/namespaces/istio-system/daemonsets/{name}")
+            kube.call("DELETE", f"/apis/apps/v1/namespaces/istio-system/daemonsets/{name}", query=foreground)
     if opts["purge"]:
         for hook in kube.items("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", "istio.io/tag"):
             kube.call("DELETE", f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{hook['metadata']['name']}")

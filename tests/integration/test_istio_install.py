@@ -167,3 +167,27 @@ def test_changed_settings_reinstall_and_bad_settings_fail_in_check_mode(cluster,
     bad = playbook.run("ambient.mesh.istio_install", args(istioctl, set={"bogus.key": "1"}), check=True,
                        fails='unknown field "bogus.key"')
     assert bad["failed"] is True and 'unknown field "bogus.key"' in bad["msg"]
+
+
+def test_uninstall_returns_only_when_istiod_ztunnel_and_istio_cni_are_gone(cluster, playbook, istioctl):
+    playbook.run("ambient.mesh.istio_install", args(istioctl))
+    # istioctl deletes in the foreground; the pods take a while to stop, ztunnel and istio-cni longest
+    cluster.set_termination_delay(1, kind="Deployment")
+    cluster.set_termination_delay(5, kind="DaemonSet")
+    mark = cluster.mark()
+    gone = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", purge=True))
+    assert gone["changed"] is True
+    assert installed(cluster) == ({}, {})  # gone when the module returns, not some time later
+    foreground = [e["name"] for e in cluster.writes(mark) if e["verb"] == "delete"
+                  and e["params"].get("propagationPolicy") == "Foreground"]
+    assert sorted(foreground) == ["istio-cni-node", "istiod", "ztunnel"]
+
+
+def test_uninstall_that_does_not_finish_names_what_is_still_there(cluster, playbook, istioctl):
+    playbook.run("ambient.mesh.istio_install", args(istioctl))
+    cluster.set_termination_delay(60)
+    slow = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", revision="default",
+                                                           wait_timeout=2),
+                        fails=["Istio revision default to be removed", "still there: istiod istio-system/istiod, "
+                               "ztunnel istio-system/ztunnel, istio-cni istio-system/istio-cni-node"])
+    assert slow["failed"] is True
