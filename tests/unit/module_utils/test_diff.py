@@ -15,7 +15,16 @@ DESIRED = {"apiVersion": "v1", "kind": "Namespace",
            "metadata": {"name": "hello", "labels": {"istio.io/dataplane-mode": "ambient"}}}
 
 
-def live_of(desired, manager="ambient.mesh", owned=None, extra_labels=None, drop_hash=False, value=None):
+# What the API server records in managedFields for a server-side apply of DESIRED with its hash
+# annotation, written out (not computed with leaf_paths, which apply_is_noop relies on).
+OURS = {"f:metadata": {"f:annotations": {".": {}, "f:" + CONFIG_HASH_ANNOTATION: {}},
+                       "f:labels": {".": {}, "f:istio.io/dataplane-mode": {}}}}
+LABEL_ONLY = {"f:metadata": {"f:labels": {".": {}, "f:istio.io/dataplane-mode": {}}}}
+WITH_TEAM = {"f:metadata": {"f:annotations": {"f:" + CONFIG_HASH_ANNOTATION: {}},
+                            "f:labels": {"f:istio.io/dataplane-mode": {}, "f:team": {}}}}
+
+
+def live_of(desired, manager="ambient.mesh", fields=None, extra_labels=None, drop_hash=False, value=None):
     live = with_config_hash(desired)
     if drop_hash:
         live["metadata"]["annotations"].pop(CONFIG_HASH_ANNOTATION)
@@ -24,14 +33,8 @@ def live_of(desired, manager="ambient.mesh", owned=None, extra_labels=None, drop
         live["metadata"]["labels"].update(extra_labels)
     if value is not None:
         live["metadata"]["labels"]["istio.io/dataplane-mode"] = value
-    paths = leaf_paths(with_config_hash(desired)) if owned is None else owned
-    tree = {}
-    for path in paths:
-        node = tree
-        for part in path:
-            node = node.setdefault("f:" + part, {})
     live["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "fieldsType": "FieldsV1",
-                                          "fieldsV1": tree}]
+                                          "fieldsV1": OURS if fields is None else fields}]
     return live
 
 
@@ -42,10 +45,25 @@ def live_of(desired, manager="ambient.mesh", owned=None, extra_labels=None, drop
     (live_of(DESIRED, manager="kubectl"), False),  # someone else owns it: apply to take our fields
     (live_of(DESIRED, drop_hash=True), False),
     (live_of(DESIRED, value="none"), False),  # drifted value
-    (live_of(DESIRED, owned={("metadata", "labels", "istio.io/dataplane-mode")}), False),  # hash not owned
+    (live_of(DESIRED, fields=LABEL_ONLY), False),  # hash not owned
+    # we still own a label an earlier apply set: only an apply removes it
+    (live_of(DESIRED, extra_labels={"team": "a"}, fields=WITH_TEAM), False),
 ])
 def test_apply_is_noop(live, noop):
     assert apply_is_noop(with_config_hash(DESIRED), live, "ambient.mesh") is noop
+
+
+@pytest.mark.parametrize("obj, paths", [
+    (DESIRED, {("metadata", "labels", "istio.io/dataplane-mode")}),  # apiVersion, kind, name: not claimed
+    ({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n", "labels": {}},
+      "spec": {"ports": [{"port": 80}], "selector": {"app": "a"}, "type": "ClusterIP"}},
+     {("metadata", "labels"), ("spec", "ports"), ("spec", "selector", "app"), ("spec", "type")}),
+    ({"spec": {"a": {"b": {"c": None}}, "list": []}}, {("spec", "a", "b", "c"), ("spec", "list")}),
+    ({}, set()),
+    (None, set()),
+])
+def test_leaf_paths(obj, paths):
+    assert leaf_paths(obj) == paths
 
 
 def test_a_changed_list_changes_the_hash():
