@@ -102,3 +102,12 @@ def test_unreachable_api_server_fails_clearly(playbook, tmp_path):
     playbook.kubeconfig = str(kubeconfig)
     result = playbook.run("ambient.mesh.mesh_info", {"request_budget": 2}, fails="cannot reach the Kubernetes API server")
     assert result["failed"] is True and "cannot reach the Kubernetes API server" in result["msg"]
+
+
+def test_fail_on_findings_error_lets_warnings_pass_and_warning_does_not(mesh, playbook):
+    mesh.put(ambient_namespace("legacy", **{"istio-injection": "enabled"}))  # a warning, and nothing worse
+    passed = playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "error"})
+    assert [(f["code"], f["severity"]) for f in passed["findings"]] == [("SIDECAR_AND_AMBIENT", "warning")]
+    failed = playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "warning"},
+                          fails=["1 finding(s) at or above warning", "namespace legacy has both"])
+    assert [f["code"] for f in failed["findings"]] == ["SIDECAR_AND_AMBIENT"]
