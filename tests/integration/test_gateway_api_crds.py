@@ -137,7 +137,8 @@ def test_retries_on_throttling_and_unavailability(cluster, playbook):
 
 def test_wait_times_out_naming_the_crd(cluster, playbook):
     cluster.api.hold_crd_establishment = True
-    result = playbook.run("ambient.mesh.gateway_api_crds", dict(V151, wait_timeout=2), fails="timed out after 2s waiting for CustomResourceDefinition")
+    result = playbook.run("ambient.mesh.gateway_api_crds", dict(V151, wait_timeout=2),
+                          fails="timed out after 2s waiting for CustomResourceDefinition")
     assert result["failed"] is True
     assert "timed out after 2s waiting for CustomResourceDefinition" in result["msg"]
     assert "Established" in result["msg"]

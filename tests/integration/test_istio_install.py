@@ -21,7 +21,7 @@ def args(istioctl, **extra):
 def test_four_step_idempotence(cluster, playbook, istioctl):
     check = playbook.run("ambient.mesh.istio_install", args(istioctl), check=True, diff=True)
     assert check["changed"] is True and check["action"] == "install", check.get("msg")
-    assert check["diff"]["before"] == {} and check["diff"]["after"]["version"] == "1.30.3"
+    assert check["diff"][0]["before"] == {} and check["diff"][0]["after"]["version"] == "1.30.3"
     assert "install" not in istioctl.subcommands() and "manifest generate" in istioctl.subcommands()
     assert installed(cluster) == ({}, {})
 
@@ -52,7 +52,7 @@ def test_upgrade_from_one_version_to_another(cluster, playbook, istioctl):
     istioctl.configure(version="1.30.3")
     check = playbook.run("ambient.mesh.istio_install", args(istioctl), check=True, diff=True)
     assert check["action"] == "upgrade" and check["version"] == {"before": "1.29.2", "after": "1.30.3"}
-    assert check["diff"]["before"]["version"] == "1.29.2" and check["diff"]["after"]["version"] == "1.30.3"
+    assert check["diff"][0]["before"]["version"] == "1.29.2" and check["diff"][0]["after"]["version"] == "1.30.3"
     run = playbook.run("ambient.mesh.istio_install", args(istioctl))
     assert run["changed"] and run["action"] == "upgrade"
     deps, ds = installed(cluster)
@@ -144,7 +144,8 @@ def test_failing_install_shows_stderr_and_a_rerun_converges(cluster, playbook, i
 
 def test_component_never_ready_names_it_and_a_rerun_finishes(cluster, playbook, istioctl):
     cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", None)
-    timed_out = playbook.run("ambient.mesh.istio_install", args(istioctl, wait_timeout=3), fails="ztunnel istio-system/ztunnel 0/3 ready")
+    timed_out = playbook.run("ambient.mesh.istio_install", args(istioctl, wait_timeout=3),
+                             fails="ztunnel istio-system/ztunnel 0/3 ready")
     assert timed_out["failed"] is True
     assert "ztunnel istio-system/ztunnel 0/3 ready" in timed_out["msg"]
     cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", 0)

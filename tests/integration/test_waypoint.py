@@ -89,7 +89,8 @@ def test_attachment_denied_is_surfaced(mesh, playbook):
     mesh.put(service("team-a", "api"))
     result = playbook.run(MODULE, {"waypoints": [{"name": "shared", "namespace": "mesh-infra",
                                                   "allowed_namespaces": "same", "enroll_namespaces": ["team-a"]}],
-                                   "wait_timeout": 3}, fails="Service team-a/api (waypoint mesh-infra/shared): istio.io/WaypointBound=False (AttachmentDenied)")
+                                   "wait_timeout": 3},
+                          fails="istio.io/WaypointBound=False (AttachmentDenied)")
     assert result["failed"] is True
     assert "Service team-a/api (waypoint mesh-infra/shared): istio.io/WaypointBound=False (AttachmentDenied)" in result["msg"]
     assert "set allowed_namespaces: all" in result["msg"]
@@ -99,7 +100,8 @@ def test_waypoint_not_ready_is_surfaced(mesh, playbook):
     mesh.put(namespace("hello"))
     mesh.put(service("hello", "helloworld"))
     mesh.set_readiness("Deployment", "hello", "waypoint", None)  # the waypoint's pods never come up
-    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3}, fails="Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)")
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3},
+                          fails="Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)")
     assert result["failed"] is True
     assert "Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)" in result["msg"]
     assert "istio.io/WaypointBound=False (WaypointIsNotReady)" in result["msg"]
@@ -122,14 +124,16 @@ def test_unsupported_traffic_type_is_surfaced(mesh, playbook):
 def test_istiod_not_answering_is_surfaced(mesh, playbook):
     mesh.api.waypoints.enabled = False
     mesh.put(namespace("hello"))
-    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello"}], "wait_timeout": 2}, fails="Gateway hello/waypoint: Programmed=Unknown (Pending)")
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello"}], "wait_timeout": 2},
+                          fails="Gateway hello/waypoint: Programmed=Unknown (Pending)")
     assert result["failed"] is True and "Gateway hello/waypoint: Programmed=Unknown (Pending)" in result["msg"]
 
 
 def test_overwrite_is_needed_to_rebind_and_never_silent(mesh, playbook):
     mesh.put(namespace("hello", **{"istio.io/use-waypoint": "old"}))
     mark = mesh.mark()
-    refused = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}]}, fails="Namespace hello already uses waypoint hello/old: set overwrite: true")
+    refused = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}]},
+                           fails="Namespace hello already uses waypoint hello/old: set overwrite: true")
     assert refused["failed"] is True
     assert "Namespace hello already uses waypoint hello/old: set overwrite: true" in refused["msg"]
     assert mesh.writes(mark) == []
