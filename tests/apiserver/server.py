@@ -470,7 +470,7 @@ class ApiServer(KubernetesScaffold):
         try:
             schema_doc = self.catalog.storage_schema(res.group, res.plural) if res.crd_name else None
             merged = ssa.apply(old, body, manager, force, res.api_version, subresource=sub or "",
-                               normalize=(lambda o: schema.apply_defaults(o, schema_doc)) if schema_doc else None)
+                               normalize=self._defaulting(body, schema_doc))
         except ssa.ApplyConflict as exc:
             fields = [("." + ".".join(p), m) for m, p in exc.conflicts]
             text = "\n".join(f'- conflict with "{m}": {f}' for f, m in fields)
@@ -484,6 +484,22 @@ class ApiServer(KubernetesScaffold):
                           dry_run=dry_run)
         status = 201 if old is None else 200
         return Response(status=status, payload=self._out(res, new))
+
+    @staticmethod
+    def _defaulting(applied, schema_doc):
+        """Schema defaults for the values of the fields an apply configuration sets (a default inside
+        a list it sets is no conflict); fields it does not set, such as a defaulted status, are not
+        part of the configuration, so they are never compared, as in kube-apiserver."""
+        if not schema_doc:
+            return None
+        wanted = set(ssa.leaves(applied))
+
+        def normalize(obj):
+            schema.apply_defaults(obj, schema_doc)
+            for path in set(ssa.leaves(obj)) - wanted:
+                if not any(path[:len(w)] == w for w in wanted):
+                    ssa._delete(obj, path)
+        return normalize
 
     def _write(self, res, namespace, name, old, new, *, manager, apply, sub, dry_run):
         new = copy.deepcopy(new)

@@ -176,3 +176,38 @@ def test_absent_unbinds_first_then_deletes_and_keeps_foreign_labels(mesh, playbo
     assert labels(mesh, "Service", "helloworld", "hello") == {"app": "helloworld"}
     assert mesh.get(*GW, "waypoint", "hello") is None
     assert playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "state": "absent"}]})["changed"] is False
+
+
+def test_changing_for_relabels_the_waypoint_with_one_write(mesh, playbook):
+    mesh.put(namespace("hello"))
+    service_only = {"waypoints": [{"namespace": "hello"}], "wait_timeout": 20}
+    assert not playbook.run(MODULE, service_only).get("failed")
+    assert "istio.io/waypoint-for" not in (mesh.get(*GW, "waypoint", "hello")["metadata"].get("labels") or {})
+
+    mark = mesh.mark()
+    everything = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "for": "all"}], "wait_timeout": 20})
+    assert everything["changed"] is True
+    assert mesh.get(*GW, "waypoint", "hello")["metadata"]["labels"]["istio.io/waypoint-for"] == "all"
+    assert len(mesh.writes(mark, resource="gateways.gateway.networking.k8s.io")) == 1
+
+    mark = mesh.mark()
+    back = playbook.run(MODULE, service_only)
+    assert back["changed"] is True
+    assert "istio.io/waypoint-for" not in (mesh.get(*GW, "waypoint", "hello")["metadata"].get("labels") or {})
+    assert len(mesh.writes(mark, resource="gateways.gateway.networking.k8s.io")) == 1
+
+
+def test_overwrite_is_needed_to_rebind_a_service(mesh, playbook):
+    mesh.put(namespace("hello"))
+    mesh.put(service("hello", "reviews", labels={"istio.io/use-waypoint": "other"}))
+    args = {"waypoints": [{"name": "reviews-wp", "namespace": "hello", "enroll_services": ["reviews"]}],
+            "wait_timeout": 20}
+    mark = mesh.mark()
+    playbook.run(MODULE, args, fails="Service reviews already uses waypoint hello/other: set overwrite: true")
+    assert mesh.writes(mark) == []
+    assert labels(mesh, "Service", "reviews", "hello")["istio.io/use-waypoint"] == "other"
+
+    rebound = playbook.run(MODULE, dict(args, overwrite=True))
+    assert rebound["bound"] == ["Service hello/reviews"]
+    assert labels(mesh, "Service", "reviews", "hello")["istio.io/use-waypoint"] == "reviews-wp"
+    assert bound(mesh, "hello", "reviews") == ("True", "WaypointAccepted")
