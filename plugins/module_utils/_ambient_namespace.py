@@ -9,9 +9,11 @@ __metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
 from ansible_collections.ambient.mesh.plugins.module_utils._dataplane import require_healthy_dataplane
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     DATAPLANE_MODE,
+    SIDECAR_LABELS,
     USE_WAYPOINT,
     USE_WAYPOINT_NAMESPACE,
     labels_of,
@@ -24,8 +26,6 @@ from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
     valid_label_value,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._restart import restart, wait_rollouts, workloads_in
-
-SIDECAR_LABELS = ("istio-injection", "istio.io/rev")
 
 
 def normalize(items):
@@ -141,18 +141,33 @@ def run(api, params, check_mode):
     if newly_captured and params["check_dataplane"]:
         require_healthy_dataplane(api, params["concurrency"])
 
+    diff = {}
     if to_create:
-        apply_objects(api, to_create, check_mode=check_mode, concurrency=params["concurrency"])
+        created = apply_objects(api, to_create, check_mode=check_mode, concurrency=params["concurrency"])
+        for result in created:
+            if result["changed"]:
+                diff[result["name"]] = diff_entry(result["before"], result["after"])
 
     def migrate(name):
-        for step in plans[name]:  # in order: each step lands before the next
-            api.patch("v1", "Namespace", name, step, dry_run=check_mode)
-        return name
+        steps = plans[name]
+        if check_mode:
+            # dry runs do not build on each other: one dry run of the whole change shows where it ends
+            steps = [{"metadata": {"labels": dict((k, v) for step in steps for k, v in step["metadata"]["labels"].items())}}]
+        answer = None
+        for step in steps:  # in order: each step lands before the next
+            answer = api.patch("v1", "Namespace", name, step, dry_run=check_mode)
+        return answer
 
     changing = [n for n, steps in plans.items() if steps]
-    failures = [e.msg for _n, _r, e in run_concurrently(migrate, changing, params["concurrency"]) if e is not None]
+    failures = []
+    for name, answer, error in run_concurrently(migrate, changing, params["concurrency"]):
+        if error is not None:
+            failures.append(error.msg)
+        else:
+            diff[name] = diff_entry(live[name], answer)
     if failures:
         raise AmbientMeshError("labelling namespaces failed (run again to finish): %s" % "; ".join(failures))
+    entries = [diff[s["name"]] for s in specs if s["name"] in diff]
 
     restarted = []
     if params["restart_workloads"]:
@@ -163,8 +178,9 @@ def run(api, params, check_mode):
                 for obj in by_ns.get(result["name"], []):
                     result["restarted"].append("%s/%s" % (obj["kind"], obj["metadata"]["name"]))
             workloads = [o for items in by_ns.values() for o in items]
-            restarted = restart(api, workloads, check_mode, params["concurrency"])
+            restarted, restart_entries = restart(api, workloads, check_mode, params["concurrency"])
+            entries += restart_entries
             if params["wait_for_rollout"] and not check_mode:
                 wait_rollouts(api, restarted, params["wait_timeout"], params["concurrency"])
     return {"changed": any(r["changed"] for r in results) or bool(restarted), "namespaces": results,
-            "restarted": restarted}
+            "restarted": restarted, "diff": module_diff(entries)}

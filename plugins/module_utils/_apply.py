@@ -16,19 +16,12 @@ __metaclass__ = type
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import (
     apply_is_noop,
     changed,
-    object_diff,
+    diff_entry,
     with_config_hash,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import object_ref
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
-
-
-def object_ref(obj):
-    meta = obj.get("metadata") or {}
-    name = meta.get("name")
-    if meta.get("namespace"):
-        name = "%s/%s" % (meta["namespace"], name)
-    return "%s %s" % (obj.get("kind"), name)
 
 
 def check_objects(api, objects):
@@ -146,12 +139,12 @@ def _apply_all(api, pending, concurrency, dry_run, force):
     return failures
 
 
-def summarize(results, diff=False):
-    """The module-facing part of apply results."""
-    out = []
-    for result in results:
-        item = dict((k, result[k]) for k in ("ref", "kind", "namespace", "name", "action", "changed"))
-        if diff:
-            item["diff"] = object_diff(result["before"], result["after"])
-        out.append(item)
-    return out
+def summarize(results):
+    """The module-facing part of apply results (the objects themselves go to the diff)."""
+    return [dict((k, result[k]) for k in ("ref", "kind", "namespace", "name", "action", "changed"))
+            for result in results]
+
+
+def diff_entries(results):
+    """The diff entries of the objects that apply (or delete) results say changed."""
+    return [diff_entry(r["before"], r["after"], header=r["ref"]) for r in results if r["changed"]]

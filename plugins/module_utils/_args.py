@@ -13,15 +13,19 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
     AUTH_ARG_SPEC,
 )
 
-# Documented by ambient.mesh.wait.
+# Documented by ambient.mesh._wait.
 WAIT_ARG_SPEC = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=120),
 )
 
-# Documented by ambient.mesh.apply.
+# Documented by ambient.mesh._apply; for modules that write objects by server-side apply.
 APPLY_ARG_SPEC = dict(
     force_conflicts=dict(type="bool", default=False),
+)
+
+# Documented by ambient.mesh._request; for every module that talks to the API server.
+REQUEST_ARG_SPEC = dict(
     concurrency=dict(type="int", default=8),
     request_budget=dict(type="int", default=60),
 )

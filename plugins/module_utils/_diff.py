@@ -1,7 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ambient.mesh maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure functions on objects: server-managed fields, field ownership, the applied-config hash."""
+"""Pure functions on objects: server-managed fields, field ownership, the applied-config hash, and
+the one diff convention of every module.
+
+In diff mode a module returns ``diff``: a list with one entry per changed object,
+``{before, after, before_header, after_header}``, where before and after are the whole objects
+without server-managed fields and ``{}`` stands for an absent one (created: before is ``{}``;
+deleted: after is ``{}``). Modules compute it always and return it only in diff mode.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,6 +17,8 @@ __metaclass__ = type
 import copy
 import hashlib
 import json
+
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import object_ref
 
 CONFIG_HASH_ANNOTATION = "ambient.mesh/config-hash"
 
@@ -37,9 +46,43 @@ def strip_server_fields(obj):
     return out
 
 
-def object_diff(before, after):
-    """Ansible's diff dict for one object; {} stands for an absent object."""
-    return {"before": strip_server_fields(before) or {}, "after": strip_server_fields(after) or {}}
+def diff_entry(before, after, header=None):
+    """One entry of a module's diff: an object as read and as the server returned it (or would, in
+    check mode), without server-managed fields; None or {} stands for an absent object.
+
+    The header names the object ("Kind namespace/name"); give one for what is not an object.
+    """
+    if header is None:
+        header = object_ref(after or before)
+    return {"before": strip_server_fields(before) or {}, "after": strip_server_fields(after) or {},
+            "before_header": header, "after_header": header}
+
+
+def module_diff(entries):
+    """A module's `diff`: one entry per changed object, in order.
+
+    Entries with the same header (an object written in several steps) merge into one, from the
+    first before to the last after; entries whose before and after are equal are left out.
+    """
+    merged = []
+    by_header = {}
+    for entry in entries:
+        first = by_header.get(entry["before_header"])
+        if first is None:
+            first = dict(entry)
+            by_header[entry["before_header"]] = first
+            merged.append(first)
+        else:
+            first["after"] = entry["after"]
+    return [e for e in merged if e["before"] != e["after"]]
+
+
+def with_diff(result, diff_mode):
+    """The result a module returns: its `diff` (always computed) kept only in diff mode."""
+    entries = result.pop("diff", [])
+    if diff_mode:
+        result["diff"] = entries
+    return result
 
 
 def changed(before, after):

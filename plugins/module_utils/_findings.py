@@ -7,36 +7,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-DATAPLANE_MODE = "istio.io/dataplane-mode"
-USE_WAYPOINT = "istio.io/use-waypoint"
-USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace"
-WAYPOINT_FOR = "istio.io/waypoint-for"
-WAYPOINT_CLASS = "istio-waypoint"
-
-# Which istio.io/waypoint-for values can serve what a use-waypoint label is put on.
-SERVES = {
-    "Service": ("service", "all"),
-    "Namespace": ("service", "workload", "all"),
-}
-
-
-def labels_of(obj):
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-def ref(obj):
-    meta = obj.get("metadata") or {}
-    if meta.get("namespace"):
-        return "%s %s/%s" % (obj.get("kind"), meta["namespace"], meta.get("name"))
-    return "%s %s" % (obj.get("kind"), meta.get("name"))
-
-
-def waypoint_for(gateway):
-    return labels_of(gateway).get(WAYPOINT_FOR, "service")
-
-
-def is_waypoint(gateway):
-    return (gateway.get("spec") or {}).get("gatewayClassName") == WAYPOINT_CLASS
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
+    DATAPLANE_MODE,
+    INJECTION,
+    REVISION,
+    SERVES,
+    USE_WAYPOINT,
+    USE_WAYPOINT_NAMESPACE,
+    WAYPOINT_FOR,
+    is_waypoint,
+    labels_of,
+    object_ref,
+    waypoint_for,
+)
 
 
 class Snapshot(object):
@@ -76,7 +59,7 @@ class Snapshot(object):
 
 
 def _finding(code, severity, obj, message, fix):
-    return {"code": code, "severity": severity, "object": ref(obj) if isinstance(obj, dict) else obj,
+    return {"code": code, "severity": severity, "object": object_ref(obj) if isinstance(obj, dict) else obj,
             "message": message, "fix": fix}
 
 
@@ -128,8 +111,8 @@ def _sidecar_and_ambient(snapshot):
     out = []
     for name, ns in sorted(snapshot.namespaces.items()):
         lbl = labels_of(ns)
-        if lbl.get(DATAPLANE_MODE) == "ambient" and (lbl.get("istio-injection") == "enabled" or "istio.io/rev" in lbl):
-            which = "istio-injection=enabled" if lbl.get("istio-injection") == "enabled" else "istio.io/rev"
+        if lbl.get(DATAPLANE_MODE) == "ambient" and (lbl.get(INJECTION) == "enabled" or REVISION in lbl):
+            which = "%s=enabled" % INJECTION if lbl.get(INJECTION) == "enabled" else REVISION
             out.append(_finding(
                 "SIDECAR_AND_AMBIENT", "warning", ns,
                 "namespace %s has both %s (sidecars) and %s=ambient; pods keep their sidecars and "

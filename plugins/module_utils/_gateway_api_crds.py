@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, summarize
+from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, diff_entries, summarize
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import ref_of
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._versions import (
     compare_versions,
@@ -161,7 +163,7 @@ def ensure_absent(api, params, check_mode):
     results = []
     for crd in bundled:
         api.delete(CRD_API[0], CRD_API[1], crd["metadata"]["name"], dry_run=check_mode)
-        results.append({"ref": "CustomResourceDefinition %s" % crd["metadata"]["name"], "kind": CRD_API[1],
+        results.append({"ref": ref_of(CRD_API[1], None, crd["metadata"]["name"]), "kind": CRD_API[1],
                         "namespace": None, "name": crd["metadata"]["name"], "action": "deleted",
                         "changed": True, "before": crd, "after": None})
     return {
@@ -175,11 +177,11 @@ def ensure_absent(api, params, check_mode):
 
 def run(api, params, check_mode, fetch):
     """The gateway_api_crds module's work; fetch(url) returns the text at a URL."""
-    if not is_version(params["version"]):
-        raise AmbientMeshError("version must look like v1.5.1, got %r" % params["version"])
     if params["state"] == "absent":
         result = ensure_absent(api, params, check_mode)
     else:
+        if not is_version(params["version"]):
+            raise AmbientMeshError("version must look like v1.5.1, got %r" % params["version"])
         if params.get("src"):
             source = params["src"]
             try:
@@ -191,5 +193,7 @@ def run(api, params, check_mode, fetch):
             source = params.get("url") or RELEASE_URL % (params["version"], params["channel"])
             text = fetch(source)
         result = ensure_present(api, text, source, params, check_mode)
-    result["objects"] = summarize(result.pop("results"), diff=params.get("_diff", False))
+    results = result.pop("results")
+    result["objects"] = summarize(results)
+    result["diff"] = module_diff(diff_entries(results))
     return result

@@ -10,8 +10,15 @@ __metaclass__ = type
 import hashlib
 import json
 
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import DATAPLANE_MODE, is_waypoint, labels_of
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
+    DATAPLANE_MODE,
+    INJECTION,
+    REVISION,
+    is_waypoint,
+    labels_of,
+)
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import (
     ISTIO_READS,
     container_env,
@@ -35,14 +42,14 @@ def read_install(api, concurrency=8):
     revisions = {}
     for dep in raw["istiod"]:
         lbl = labels_of(dep)
-        revisions[lbl.get("istio.io/rev", "default")] = {
+        revisions[lbl.get(REVISION, "default")] = {
             "name": dep["metadata"]["name"], "namespace": dep["metadata"]["namespace"],
             "version": lbl.get("operator.istio.io/version") or image_tag(dep),
             "ambient": str(container_env(dep, "PILOT_ENABLE_AMBIENT")).lower() == "true",
             "config": ((dep["metadata"].get("annotations") or {}).get(CONFIG_ANNOTATION)),
             "health": deployment_health(dep),
         }
-    tags = dict((labels_of(h)["istio.io/tag"], labels_of(h).get("istio.io/rev")) for h in raw["tags"])
+    tags = dict((labels_of(h)["istio.io/tag"], labels_of(h).get(REVISION)) for h in raw["tags"])
     return {"revisions": revisions, "ztunnel": [daemonset_health(d) for d in raw["ztunnel"]],
             "istio-cni": [daemonset_health(d) for d in raw["istio-cni"]], "tags": tags}
 
@@ -60,6 +67,10 @@ def config_digest(revision, set_values, values_files):
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
+def tags_of(live, revision):
+    return sorted(t for t, rev in live["tags"].items() if rev == revision)
+
+
 def view(live, revision):
     """What diff mode shows of an install."""
     current = live["revisions"].get(revision)
@@ -69,7 +80,12 @@ def view(live, revision):
             "profile": PROFILE if current["ambient"] and live["ztunnel"] else "default",
             "components": {"istiod": current["name"], "ztunnel": bool(live["ztunnel"]),
                            "istio-cni": bool(live["istio-cni"])},
-            "settings": current["config"]}
+            "settings": current["config"], "tags": tags_of(live, revision)}
+
+
+def install_diff(revision, before, after):
+    """The module's diff: one entry for the install, since istioctl does not apply objects one by one."""
+    return module_diff([diff_entry(before, after, header="Istio install (revision %s)" % revision)])
 
 
 def plan_install(live, revision, version, digest):
@@ -118,7 +134,7 @@ def enrolled(api):
     names = []
     for ns in api.list("v1", "Namespace"):
         lbl = labels_of(ns)
-        if lbl.get(DATAPLANE_MODE) == "ambient" or lbl.get("istio-injection") == "enabled" or "istio.io/rev" in lbl:
+        if lbl.get(DATAPLANE_MODE) == "ambient" or lbl.get(INJECTION) == "enabled" or REVISION in lbl:
             names.append("namespace %s" % ns["metadata"]["name"])
     for gw in api.list("gateway.networking.k8s.io/v1", "Gateway", required=False):
         if is_waypoint(gw):
@@ -155,8 +171,11 @@ def ensure_present(api, istioctl, params, check_mode):
     after_view = dict(view(before, revision)) if not action else {
         "version": version, "revision": revision, "profile": PROFILE,
         "components": {"istiod": "istiod" if revision == "default" else "istiod-%s" % revision,
-                       "ztunnel": True, "istio-cni": True}, "settings": digest}
-    result["diff"] = {"before": view(before, revision), "after": after_view}
+                       "ztunnel": True, "istio-cni": True}, "settings": digest,
+        "tags": tags_of(before, revision)}
+    if tag_change:
+        after_view["tags"] = sorted(set(after_view["tags"]) | set([tag]))
+    result["diff"] = install_diff(revision, view(before, revision), after_view)
     result["changed"] = bool(action) or tag_change
 
     if check_mode:
@@ -199,7 +218,7 @@ def ensure_absent(api, istioctl, params, check_mode):
         present = True
     result = {"action": "uninstall" if present else None, "revision": revision, "purge": purge,
               "version": {"before": (before["revisions"].get(revision) or {}).get("version"), "after": None},
-              "diff": {"before": view(before, revision), "after": {}}, "changed": present}
+              "diff": install_diff(revision, view(before, revision), {}), "changed": present}
     if not present:
         result["reason"] = "nothing of revision %s is installed" % revision if not purge else "Istio is not installed"
         return result

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import labels_of
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import REVISION, labels_of
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state
 
@@ -73,7 +73,7 @@ def istio_summary(raw):
     revisions, versions, ambient = [], [], False
     for dep in istiods:
         lbl = labels_of(dep)
-        revisions.append(lbl.get("istio.io/rev", "default"))
+        revisions.append(lbl.get(REVISION, "default"))
         version = lbl.get("operator.istio.io/version") or image_tag(dep)
         if version:
             versions.append(version)

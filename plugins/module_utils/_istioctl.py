@@ -8,8 +8,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
@@ -147,5 +149,12 @@ class Istioctl(object):
         return self._run(["tag", "set", tag, "--revision", revision, "--overwrite"])
 
 
+@contextlib.contextmanager
 def temporary_directory():
-    return tempfile.mkdtemp(prefix="ambient-mesh-")
+    """A private directory for istioctl's kubeconfig (it may hold a token), removed however the
+    block ends: success, the collection's error, fail_json's exit or any other exception."""
+    path = tempfile.mkdtemp(prefix="ambient-mesh-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

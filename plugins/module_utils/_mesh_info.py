@@ -8,19 +8,23 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
-    DATAPLANE_MODE,
-    USE_WAYPOINT,
-    USE_WAYPOINT_NAMESPACE,
     Snapshot,
     find_misconfigurations,
-    is_waypoint,
-    labels_of,
     route_service_parents,
-    waypoint_for,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds import (
     GATEWAY_GROUPS,
     bundle_identity,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
+    DATAPLANE_MODE,
+    INJECTION,
+    REVISION,
+    USE_WAYPOINT,
+    USE_WAYPOINT_NAMESPACE,
+    is_waypoint,
+    labels_of,
+    waypoint_for,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import ISTIO_READS, istio_summary, read_lists
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state, find_condition
@@ -47,13 +51,13 @@ def namespace_summary(raw):
     out = []
     for ns in raw["namespaces"]:
         lbl = labels_of(ns)
-        keys = (DATAPLANE_MODE, USE_WAYPOINT, "istio-injection", "istio.io/rev")
+        keys = (DATAPLANE_MODE, USE_WAYPOINT, INJECTION, REVISION)
         if not any(k in lbl for k in keys):
             continue
         out.append({"name": ns["metadata"]["name"], "dataplane_mode": lbl.get(DATAPLANE_MODE),
                     "ambient": lbl.get(DATAPLANE_MODE) == "ambient", "use_waypoint": lbl.get(USE_WAYPOINT),
                     "use_waypoint_namespace": lbl.get(USE_WAYPOINT_NAMESPACE),
-                    "istio_injection": lbl.get("istio-injection"), "revision": lbl.get("istio.io/rev")})
+                    "istio_injection": lbl.get(INJECTION), "revision": lbl.get(REVISION)})
     return sorted(out, key=lambda n: n["name"])
 
 
@@ -70,7 +74,7 @@ def waypoint_summary(raw):
         programmed, _cond = condition_state(gw, "Programmed")
         out.append({"name": gw["metadata"]["name"], "namespace": gw["metadata"]["namespace"],
                     "waypoint_for": waypoint_for(gw), "programmed": programmed,
-                    "revision": labels_of(gw).get("istio.io/rev")})
+                    "revision": labels_of(gw).get(REVISION)})
     return sorted(out, key=lambda w: (w["namespace"], w["name"]))
 
 

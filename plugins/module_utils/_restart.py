@@ -9,7 +9,9 @@ __metaclass__ = type
 
 import datetime
 
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import object_ref
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import wait_for
 
@@ -31,7 +33,8 @@ def workloads_in(api, namespaces, concurrency):
 
 
 def restart(api, workloads, check_mode, concurrency, now=None):
-    """Restart each workload once (pod-template annotation); returns their refs."""
+    """Restart each workload once (pod-template annotation); returns their refs and diff entries
+    (each workload as read, and as the server returned it after the patch)."""
     stamp = now or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
 
@@ -39,10 +42,11 @@ def restart(api, workloads, check_mode, concurrency, now=None):
         return api.patch("apps/v1", obj["kind"], obj["metadata"]["name"], patch,
                          namespace=obj["metadata"]["namespace"], dry_run=check_mode)
 
-    failures = [error.msg for _o, _a, error in run_concurrently(send, workloads, concurrency) if error is not None]
+    answers = run_concurrently(send, workloads, concurrency)
+    failures = [error.msg for _o, _a, error in answers if error is not None]
     if failures:
         raise AmbientMeshError("restarting workloads failed (run again to finish): %s" % "; ".join(failures))
-    return ["%s %s/%s" % (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in workloads]
+    return [object_ref(o) for o in workloads], [diff_entry(o, answer) for o, answer, _e in answers]
 
 
 def rollout_done(obj):
@@ -72,8 +76,7 @@ def wait_rollouts(api, refs, timeout, concurrency):
     def read():
         namespaces = set(ref.split(" ", 1)[1].split("/", 1)[0] for ref in refs)
         current = workloads_in(api, namespaces, concurrency)
-        return dict(("%s %s/%s" % (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]), o)
-                    for items in current.values() for o in items)
+        return dict((object_ref(o), o) for items in current.values() for o in items)
 
     def predicate(objects):
         pending = []

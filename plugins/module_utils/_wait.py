@@ -10,6 +10,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import ref_of
 
 
 def find_condition(conditions, cond_type):
@@ -75,7 +76,7 @@ def wait_for(read, predicate, timeout, what, sleep=time.sleep, clock=time.monoto
 
 def wait_for_condition(api, api_version, kind, name, cond_type, timeout, namespace=None, status="True", parent=None):
     """Wait until one object has the condition; returns the object."""
-    what = "%s %s to have %s=%s" % (kind, "%s/%s" % (namespace, name) if namespace else name, cond_type, status)
+    what = "%s to have %s=%s" % (ref_of(kind, namespace, name), cond_type, status)
 
     def predicate(obj):
         met, cond = condition_state(obj, cond_type, status, parent)

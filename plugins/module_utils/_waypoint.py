@@ -7,14 +7,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
+from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, diff_entries, summarize
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
+    REVISION,
+    SERVES,
     USE_WAYPOINT,
     USE_WAYPOINT_NAMESPACE,
     WAYPOINT_CLASS,
     WAYPOINT_FOR,
     labels_of,
+    ref_of,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
     apply_labels,
@@ -26,8 +30,6 @@ from ansible_collections.ambient.mesh.plugins.module_utils._wait import conditio
 
 GATEWAY = ("gateway.networking.k8s.io/v1", "Gateway")
 BOUND = "istio.io/WaypointBound"
-# What a target of each kind needs from istio.io/waypoint-for.
-SERVES = {"Service": ("service", "all"), "Namespace": ("service", "workload", "all")}
 FIXES = {
     "WaypointIsNotReady": "the waypoint is missing or not Programmed yet: check its Deployment and that istiod runs",
     "AttachmentDenied": "the waypoint does not accept bindings from this namespace: set allowed_namespaces: all "
@@ -76,7 +78,7 @@ def gateway_for(spec):
     if spec["waypoint_for"] != "service":
         labels[WAYPOINT_FOR] = spec["waypoint_for"]
     if spec.get("revision"):
-        labels["istio.io/rev"] = spec["revision"]
+        labels[REVISION] = spec["revision"]
     listener = {"name": "mesh", "port": 15008, "protocol": "HBONE"}
     allowed = spec.get("allowed_namespaces") or "auto"
     if allowed == "all" or (allowed == "auto" and any(t[0] == "Namespace" and t[1] != spec["namespace"]
@@ -123,7 +125,7 @@ def plan_bindings(specs, namespaces, services, overwrite):
         for kind, name, namespace in spec["targets"]:
             obj = namespaces.get(name) if kind == "Namespace" else services.get((namespace, name))
             if obj is None:
-                problems.append("%s %s does not exist" % (kind, name if kind == "Namespace" else "%s/%s" % (namespace, name)))
+                problems.append("%s does not exist" % ref_of(kind, namespace, name))
                 continue
             own_ns = name if kind == "Namespace" else namespace
             current = _bound_to(obj, own_ns)
@@ -186,8 +188,9 @@ def _bound_problem(service, waypoint):
     met, cond = condition_state(service or {}, BOUND)
     if met:
         return None
-    text = "Service %s/%s (waypoint %s/%s): %s" % (service["metadata"]["namespace"], service["metadata"]["name"],
-                                                   waypoint[0], waypoint[1], describe(cond))
+    meta = service["metadata"]
+    text = "%s (waypoint %s/%s): %s" % (ref_of("Service", meta["namespace"], meta["name"]), waypoint[0], waypoint[1],
+                                        describe(cond))
     if cond is not None and cond.get("reason") in FIXES:
         text += " - fix: " + FIXES[cond["reason"]]
     elif cond is None:
@@ -211,7 +214,7 @@ def wait_working(api, specs, expected, timeout):
         for spec in present:
             met, cond = condition_state(gateways.get((spec["namespace"], spec["name"])) or {}, "Programmed")
             if not met:
-                pending.append("Gateway %s/%s: %s" % (spec["namespace"], spec["name"], describe(cond)))
+                pending.append("%s: %s" % (ref_of(GATEWAY[1], spec["namespace"], spec["name"]), describe(cond)))
         for key, waypoint in sorted(expected.items()):
             problem = _bound_problem(services.get(key) or {"metadata": {"namespace": key[0], "name": key[1]}},
                                      waypoint)
@@ -220,6 +223,16 @@ def wait_working(api, specs, expected, timeout):
         return not pending, "; ".join(pending)
 
     wait_for(read, predicate, timeout, "the waypoints to be Programmed and their Services bound", interval=1.0)
+
+
+def _edit_entries(answers, namespaces, services):
+    """Diff entries of label edits: each object as read, and as the server returned it after the patch."""
+    out = []
+    for (_api_version, kind, namespace, name, _patch), answer, error in answers:
+        if error is None:
+            before = namespaces.get(name) if kind == "Namespace" else services.get((namespace, name))
+            out.append(diff_entry(before, answer))
+    return out
 
 
 def run(api, params, check_mode):
@@ -232,26 +245,31 @@ def run(api, params, check_mode):
     present = [gateway_for(s) for s in specs if s["state"] == "present"]
     results = apply_objects(api, present, check_mode=check_mode, force=params["force_conflicts"],
                             concurrency=params["concurrency"]) if present else []
-    failures = [e.msg for _edit, _answer, e in patch_all(api, edits, check_mode, params["concurrency"]) if e]
+    diff = diff_entries(results)
+    answers = patch_all(api, edits, check_mode, params["concurrency"])
 
     absent = [s for s in specs if s["state"] == "absent"]
     unbinds = unbind_edits(specs, namespaces, services) if absent else []
-    failures += [e.msg for _edit, _answer, e in patch_all(api, unbinds, check_mode, params["concurrency"]) if e]
+    answers += patch_all(api, unbinds, check_mode, params["concurrency"])
+    diff += _edit_entries(answers, namespaces, services)
+    failures = [e.msg for _edit, _answer, e in answers if e]
     deleted = []
     if not failures:
         live = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
                     for g in (api.list(*GATEWAY) if absent else []))
         for spec in absent:
-            if (spec["namespace"], spec["name"]) in live:
+            gateway = live.get((spec["namespace"], spec["name"]))
+            if gateway is not None:
                 api.delete(GATEWAY[0], GATEWAY[1], spec["name"], namespace=spec["namespace"], dry_run=check_mode)
                 deleted.append("%s/%s" % (spec["namespace"], spec["name"]))
+                diff.append(diff_entry(gateway, None))
     if failures:
         raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures))
 
     if params["wait"] and not check_mode and present:
         wait_working(api, specs, services_to_prove(specs, services_after(services, edits)), params["wait_timeout"])
 
-    bindings = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in edits]
-    unbound = ["%s %s" % (e[1], e[3] if e[1] == "Namespace" else "%s/%s" % (e[2], e[3])) for e in unbinds]
     return {"changed": any(r["changed"] for r in results) or bool(edits) or bool(unbinds) or bool(deleted),
-            "waypoints": results, "bound": bindings, "unbound": unbound, "deleted": deleted}
+            "waypoints": summarize(results), "bound": [ref_of(e[1], e[2], e[3]) for e in edits],
+            "unbound": [ref_of(e[1], e[2], e[3]) for e in unbinds], "deleted": deleted,
+            "diff": module_diff(diff)}

@@ -29,12 +29,18 @@ author:
   - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ambient.mesh._request
 attributes:
   check_mode:
-    description: Every write is sent as a server dry run; nothing changes.
+    description:
+      - Every write is sent as a server dry run; nothing changes. The ordered label steps of a
+        sidecar migration go as one dry run, since dry runs do not build on each other.
     support: full
   diff_mode:
-    description: The managed labels of each namespace before and after.
+    description:
+      - One entry per changed object, the whole object without server-managed fields - each
+        Namespace as read and as the server returned it after its label patch (or created), and each
+        workload restarted.
     support: full
   idempotent:
     description: A second run writes nothing and restarts nothing.
@@ -99,14 +105,6 @@ options:
       - Refuse to enroll while ztunnel or istio-cni is missing or not fully ready.
     type: bool
     default: true
-  concurrency:
-    description: How many API requests run at once.
-    type: int
-    default: 8
-  request_budget:
-    description: Seconds within which failed requests (429, 5xx, connection errors) are retried.
-    type: int
-    default: 60
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -178,13 +176,14 @@ restarted:
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import run
-from ansible_collections.ambient.mesh.plugins.module_utils._args import argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
 def main():
-    spec = argument_spec(dict(
+    spec = argument_spec(REQUEST_ARG_SPEC, dict(
         namespaces=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str", required=True),
             dataplane_mode=dict(type="str", choices=["ambient", "none"], default="ambient"),
@@ -198,16 +197,10 @@ def main():
         wait_for_rollout=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         check_dataplane=dict(type="bool", default=True),
-        concurrency=dict(type="int", default=8),
-        request_budget=dict(type="int", default=60),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
-    if module._diff:
-        result["diff"] = [{"before_header": "namespace %s" % r["name"], "after_header": "namespace %s" % r["name"],
-                           "before": r["labels"]["before"] or {}, "after": r["labels"]["after"] or {}}
-                          for r in result["namespaces"] if r["changed"]]
-    module.exit_json(**result)
+    module.exit_json(**with_diff(result, module._diff))
 
 
 if __name__ == "__main__":

@@ -24,14 +24,17 @@ author:
   - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-  - ambient.mesh.wait
-  - ambient.mesh.apply
+  - ambient.mesh._wait
+  - ambient.mesh._apply
+  - ambient.mesh._request
 attributes:
   check_mode:
     description: Asks the API server for a dry run; nothing changes.
     support: full
   diff_mode:
-    description: Each object's before and after, without server-managed fields.
+    description:
+      - One entry per changed object (CRD, admission policy), the whole object before and after
+        (created - before is empty; deleted - after is empty), without server-managed fields.
     support: full
   idempotent:
     description: A second run with the same options reports no change and writes nothing.
@@ -40,8 +43,8 @@ options:
   version:
     description:
       - The Gateway API release, for example V(v1.5.1).
+      - Required with O(state=present); O(state=absent) removes whatever version is installed.
     type: str
-    required: true
   channel:
     description:
       - The release channel.
@@ -128,7 +131,9 @@ crds:
   elements: str
   sample: ["gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io"]
 objects:
-  description: One entry per object of the bundle, with what was done to it (and its diff in diff mode).
+  description:
+    - One entry per object of the bundle (with O(state=absent), per CRD deleted), with what was done
+      to it - V(created), V(updated), V(unchanged) or V(deleted).
   returned: always
   type: list
   elements: dict
@@ -141,9 +146,11 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
 from ansible_collections.ambient.mesh.plugins.module_utils._args import (
     APPLY_ARG_SPEC,
+    REQUEST_ARG_SPEC,
     WAIT_ARG_SPEC,
     argument_spec,
 )
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds import run
 from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
@@ -161,8 +168,8 @@ def fetcher(timeout):
 
 
 def main():
-    spec = argument_spec(WAIT_ARG_SPEC, APPLY_ARG_SPEC, dict(
-        version=dict(type="str", required=True),
+    spec = argument_spec(WAIT_ARG_SPEC, APPLY_ARG_SPEC, REQUEST_ARG_SPEC, dict(
+        version=dict(type="str"),
         channel=dict(type="str", choices=["standard", "experimental"], default="standard"),
         src=dict(type="path"),
         url=dict(type="str"),
@@ -172,14 +179,11 @@ def main():
         allow_channel_switch=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
     ))
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("src", "url")])
-    params = dict(module.params, _diff=module._diff)
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("src", "url")],
+                              required_if=[("state", "present", ["version"])])
     fetch = fetcher(module.params["url_timeout"])
-    result = run_with_api(module, lambda api: run(api, params, module.check_mode, fetch))
-    diffs = [(o.pop("diff", None), o["changed"]) for o in result["objects"]]
-    if module._diff:
-        result["diff"] = [d for d, was_changed in diffs if was_changed]
-    module.exit_json(**result)
+    result = run_with_api(module, lambda api: run(api, module.params, module.check_mode, fetch))
+    module.exit_json(**with_diff(result, module._diff))
 
 
 if __name__ == "__main__":

@@ -28,14 +28,17 @@ author:
   - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-  - ambient.mesh.wait
+  - ambient.mesh._wait
+  - ambient.mesh._request
 attributes:
   check_mode:
     description: Says what would be done (install, upgrade from X to Y, reconfigure, uninstall, nothing)
       and validates the settings with C(istioctl manifest generate); changes nothing.
     support: full
   diff_mode:
-    description: Version, revision, profile, components and settings digest, before and after.
+    description:
+      - One entry, headed C(Istio install (revision R)) - version, revision, profile, components,
+        settings digest and the revision tags pointing at it, before and after (empty when not installed).
     support: full
   idempotent:
     description: A second run with the same options runs no istioctl install.
@@ -103,16 +106,6 @@ options:
     description:
       - The istioctl binary; by default the one on C(PATH).
     type: path
-  concurrency:
-    description:
-      - How many LIST requests run at once when reading the install.
-    type: int
-    default: 8
-  request_budget:
-    description:
-      - Seconds within which failed API requests (429, 5xx, connection errors) are retried.
-    type: int
-    default: 60
 notes:
   - istioctl gets the module's C(kubeconfig) and C(context); a kubeconfig given as a dictionary, or
     C(host) and C(api_key) without a kubeconfig, are written to a private temporary kubeconfig for it.
@@ -172,6 +165,17 @@ revision:
   description: The revision acted on.
   returned: always
   type: str
+  sample: 1-30-3
+tag:
+  description: The revision tag asked for (O(tag)), or null.
+  returned: when state is present
+  type: str
+  sample: prod-stable
+purge:
+  description: Whether everything was to be removed (O(purge)).
+  returned: when state is absent
+  type: bool
+  sample: false
 tag_moved:
   description: The revision tag move made, or null.
   returned: when state is present
@@ -179,7 +183,7 @@ tag_moved:
   sample: {"from": "default", "to": "1-30-3"}
 components:
   description: istiod, ztunnel and istio-cni with their ready and desired counts, after the wait.
-  returned: when state is present and not in check mode
+  returned: when state is present, not in check mode, and istioctl ran or O(wait) is true
   type: list
   elements: dict
   sample: [{"component": "ztunnel", "name": "ztunnel", "namespace": "istio-system", "ready": true,
@@ -191,9 +195,8 @@ istioctl_calls:
   elements: list
 """
 
-import shutil
-
-from ansible_collections.ambient.mesh.plugins.module_utils._args import WAIT_ARG_SPEC, argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_install import run
 from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import (
@@ -206,7 +209,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 
 def main():
-    spec = argument_spec(WAIT_ARG_SPEC, dict(
+    spec = argument_spec(WAIT_ARG_SPEC, REQUEST_ARG_SPEC, dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         version=dict(type="str"),
         revision=dict(type="str", default="default"),
@@ -217,28 +220,21 @@ def main():
         purge=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
         istioctl_path=dict(type="path"),
-        concurrency=dict(type="int", default=8),
-        request_budget=dict(type="int", default=60),
     ))
     spec["wait_timeout"]["default"] = 300
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
-    tmpdir = temporary_directory()
     istioctl = None
-    try:
-        api = KubeApi(module, budget_seconds=module.params["request_budget"])
-        # AnsibleK8SModule wraps the AnsibleModule that runs commands
-        istioctl = Istioctl(module._module, module.params["istioctl_path"], kube_arguments(module.params, tmpdir))
-        result = run(api, istioctl, module.params, module.check_mode)
-    except AmbientMeshError as exc:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        details = dict(exc.details, istioctl_calls=istioctl.calls if istioctl else [])
-        module.fail_json(msg=exc.msg, **details)
-    shutil.rmtree(tmpdir, ignore_errors=True)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
+    with temporary_directory() as tmpdir:  # removed on every way out, fail_json included
+        try:
+            api = KubeApi(module, budget_seconds=module.params["request_budget"])
+            # AnsibleK8SModule wraps the AnsibleModule that runs commands
+            istioctl = Istioctl(module._module, module.params["istioctl_path"], kube_arguments(module.params, tmpdir))
+            result = run(api, istioctl, module.params, module.check_mode)
+        except AmbientMeshError as exc:
+            details = dict(exc.details, istioctl_calls=istioctl.calls if istioctl else [])
+            module.fail_json(msg=exc.msg, **details)
     result["istioctl_calls"] = istioctl.calls
-    module.exit_json(**result)
+    module.exit_json(**with_diff(result, module._diff))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ author:
   - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ambient.mesh._request
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -44,16 +45,6 @@ options:
     type: str
     choices: [never, warning, error]
     default: never
-  concurrency:
-    description:
-      - How many LIST requests run at once.
-    type: int
-    default: 8
-  request_budget:
-    description:
-      - Seconds within which failed reads (429, 5xx, connection errors) are retried with backoff.
-    type: int
-    default: 60
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -73,8 +64,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+kubernetes_version:
+  description: The API server's version (C(gitVersion) of C(/version)).
+  returned: always
+  type: str
+  sample: v1.33.1
 istio:
-  description: The Istio install as the API shows it.
+  description:
+    - The Istio install as the API shows it - C(installed), C(version) (the newest), C(versions),
+      C(revisions), C(profile), C(ambient_enabled), C(healthy), and C(components) with the ready and
+      desired counts of istiod, ztunnel and istio-cni.
   returned: always
   type: dict
   sample: {"installed": true, "version": "1.30.3", "revisions": ["default"], "profile": "ambient",
@@ -86,22 +85,32 @@ gateway_api:
   type: dict
   sample: {"installed": true, "version": "v1.5.1", "channel": "standard", "crds": ["httproutes.gateway.networking.k8s.io"]}
 namespaces:
-  description: Namespaces with an ambient, waypoint or sidecar label.
+  description:
+    - Namespaces with an ambient, waypoint or sidecar label - C(name), C(dataplane_mode), C(ambient),
+      C(use_waypoint), C(use_waypoint_namespace), C(istio_injection), C(revision).
   returned: always
   type: list
   elements: dict
   sample: [{"name": "hello", "ambient": true, "dataplane_mode": "ambient", "use_waypoint": "waypoint"}]
 waypoints:
-  description: Waypoint Gateways (class istio-waypoint) and whether they are Programmed.
+  description:
+    - Waypoint Gateways (class istio-waypoint) - C(name), C(namespace), C(waypoint_for), C(programmed),
+      C(revision).
   returned: always
   type: list
   elements: dict
   sample: [{"name": "waypoint", "namespace": "hello", "waypoint_for": "service", "programmed": true}]
 routes:
-  description: HTTPRoutes whose parent is a Service, with per-parent Accepted and ResolvedRefs and backends.
+  description:
+    - HTTPRoutes whose parent is a Service - C(name), C(namespace), C(services), C(parents) (per parent
+      Accepted, ResolvedRefs and istiod's ResolvedWaypoints message) and C(backends) with their weights.
   returned: always
   type: list
   elements: dict
+  sample: [{"name": "helloworld", "namespace": "hello", "services": ["hello/helloworld"],
+            "parents": [{"kind": "Service", "name": "helloworld", "namespace": "hello", "port": null,
+                         "accepted": true, "resolved_refs": true, "waypoint_message": null}],
+            "backends": [{"name": "helloworld-v1", "port": 5000, "weight": 90}]}]
 fault_injections:
   description: VirtualService routes that inject a delay or an abort.
   returned: always
@@ -123,7 +132,7 @@ findings_count:
   type: int
 """
 
-from ansible_collections.ambient.mesh.plugins.module_utils._args import argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
 from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info import describe_mesh
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -133,10 +142,8 @@ LEVEL = {"warning": 1, "error": 2}
 
 
 def main():
-    spec = argument_spec(dict(
+    spec = argument_spec(REQUEST_ARG_SPEC, dict(
         fail_on_findings=dict(type="str", choices=["never", "warning", "error"], default="never"),
-        concurrency=dict(type="int", default=8),
-        request_budget=dict(type="int", default=60),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: describe_mesh(api, module.params["concurrency"]))

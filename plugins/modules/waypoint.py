@@ -28,14 +28,18 @@ author:
   - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
-  - ambient.mesh.wait
-  - ambient.mesh.apply
+  - ambient.mesh._wait
+  - ambient.mesh._apply
+  - ambient.mesh._request
 attributes:
   check_mode:
     description: Every write is a server dry run; nothing changes and nothing is waited for.
     support: full
   diff_mode:
-    description: Each Gateway before and after; the bindings made or removed are listed.
+    description:
+      - One entry per changed object, the whole object before and after without server-managed
+        fields - each Gateway applied or deleted, and each Namespace and Service whose binding labels
+        were set or removed (as read, and as the server returned it after the label patch).
     support: full
   idempotent:
     description: A second run writes nothing.
@@ -148,21 +152,27 @@ unbound:
   type: list
   elements: str
 deleted:
-  description: Gateways deleted.
+  description: Gateways deleted, as namespace/name.
   returned: always
   type: list
   elements: str
+  sample: ["hello/waypoint"]
 """
 
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import summarize
-from ansible_collections.ambient.mesh.plugins.module_utils._args import APPLY_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._args import (
+    APPLY_ARG_SPEC,
+    REQUEST_ARG_SPEC,
+    WAIT_ARG_SPEC,
+    argument_spec,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._waypoint import run
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
 def main():
-    spec = argument_spec(WAIT_ARG_SPEC, APPLY_ARG_SPEC, dict(
+    spec = argument_spec(WAIT_ARG_SPEC, APPLY_ARG_SPEC, REQUEST_ARG_SPEC, dict(
         waypoints=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str", default="waypoint"),
             namespace=dict(type="str", required=True),
@@ -179,12 +189,7 @@ def main():
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
-    result["waypoints"] = summarize(result["waypoints"], diff=module._diff)
-    if module._diff:
-        result["diff"] = [w.pop("diff") for w in result["waypoints"] if w["changed"]]
-        for w in result["waypoints"]:
-            w.pop("diff", None)
-    module.exit_json(**result)
+    module.exit_json(**with_diff(result, module._diff))
 
 
 if __name__ == "__main__":

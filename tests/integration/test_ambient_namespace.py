@@ -40,7 +40,7 @@ def test_four_step_idempotence_keeps_foreign_labels(cluster, playbook):
     check = playbook.run(MODULE, args, check=True, diff=True)
     assert check["changed"] is True and not check.get("failed"), check.get("msg")
     assert labels(cluster, "hello") == {"team": "payments"} and cluster.get("v1", "Namespace", "test") is None
-    assert check["diff"][0]["after"]["istio.io/use-waypoint"] == "waypoint"
+    assert check["diff"][0]["after"]["metadata"]["labels"]["istio.io/use-waypoint"] == "waypoint"
 
     run = playbook.run(MODULE, args)
     assert run["changed"] is True

@@ -8,6 +8,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
+    # The options of WAIT_ARG_SPEC in module_utils/_args.py; private to the collection.
     DOCUMENTATION = r"""
 options:
   wait:

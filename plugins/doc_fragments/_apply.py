@@ -8,6 +8,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
+    # The options of APPLY_ARG_SPEC in module_utils/_args.py; private to the collection.
     DOCUMENTATION = r"""
 options:
   force_conflicts:
@@ -18,17 +19,6 @@ options:
       - Set to V(true) to take those fields over (server-side apply C(force=true)).
     type: bool
     default: false
-  concurrency:
-    description:
-      - How many API requests run at once when many objects are read, applied or waited on.
-    type: int
-    default: 8
-  request_budget:
-    description:
-      - Seconds within which requests that fail with 429, 500, 503, 504 or a connection error are
-        retried, with exponential backoff and jitter (a server's Retry-After is honoured).
-    type: int
-    default: 60
 notes:
   - Check mode asks the API server for a dry run (C(dryRun=All)), so what it reports is what the
     server would do, admission and schema validation included.
