@@ -119,9 +119,6 @@ def ensure_present(api, bundle_text, source, params, check_mode):
 
     results = apply_objects(api, docs, check_mode=check_mode, force=params["force_conflicts"],
                             concurrency=params["concurrency"])
-    for group in GATEWAY_GROUPS:
-        for ver in ("v1", "v1beta1", "v1alpha2", "v1alpha3"):
-            api.forget("%s/%s" % (group, ver))
 
     crd_names = [d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"]
     not_established = [r["name"] for r in results if r["kind"] == "CustomResourceDefinition"

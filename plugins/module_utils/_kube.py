@@ -216,11 +216,6 @@ class KubeApi(object):
                 "(for Gateway API kinds, the ambient.mesh.gateway_api_crds module)" % (api_version, kind))
         return types[kind]
 
-    def forget(self, api_version):
-        """Drop what discovery knows of a group/version (after its CRDs changed)."""
-        with self._lock:
-            self._discovered.pop(split_api_version(api_version), None)
-
     # ---- reads -------------------------------------------------------------------------
     def get(self, api_version, kind, name, namespace=None):
         res = self.resource(api_version, kind)
