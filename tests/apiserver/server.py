@@ -467,6 +467,7 @@ class ApiServer(KubernetesScaffold):
             raise _error(400, "BadRequest", f"the name of the object ({body_meta.get('name')}) does not "
                          f"match the name on the URL ({name})")
         force = params.get("force") in ("true", "1")
+        body = self._reset_fields(res, sub, body)
         try:
             schema_doc = self.catalog.storage_schema(res.group, res.plural) if res.crd_name else None
             merged = ssa.apply(old, body, manager, force, res.api_version, subresource=sub or "",
@@ -484,6 +485,32 @@ class ApiServer(KubernetesScaffold):
                           dry_run=dry_run)
         status = 201 if old is None else 200
         return Response(status=status, payload=self._out(res, new))
+
+    @staticmethod
+    def _reset_fields(res, sub, body):
+        """The apply configuration without the fields the endpoint resets (never stored, owned or compared).
+
+        kube-apiserver's strategies declare them (GetResetFields / ResetFieldsFor), and the field
+        manager drops them from the applier's set before it looks for conflicts (structured-merge-diff
+        merge/update.go, Updater.Apply: IgnoreFilter). The main resource resets status
+        (apiextensions-apiserver pkg/registry/customresource/strategy.go; every built-in with a status
+        subresource, e.g. pkg/registry/core/service/strategy.go); Namespaces also spec.finalizers
+        (pkg/registry/core/namespace/strategy.go). The status subresource keeps only status (its
+        PrepareForUpdate copies everything else from the stored object).
+        """
+        if not res.status_subresource:
+            return body
+        if sub == "status":
+            meta = body.get("metadata") or {}
+            kept = {k: v for k, v in body.items() if k in ("apiVersion", "kind", "status")}
+            kept["metadata"] = {k: meta[k] for k in ("name", "namespace") if k in meta}
+            return kept
+        body = {k: v for k, v in body.items() if k != "status"}
+        if res.plural == "namespaces" and "finalizers" in (body.get("spec") or {}):
+            body["spec"] = {k: v for k, v in body["spec"].items() if k != "finalizers"}
+            if not body["spec"]:
+                del body["spec"]
+        return body
 
     @staticmethod
     def _defaulting(applied, schema_doc):

@@ -84,6 +84,10 @@ def _entries(owner_list, api_version):
         if subresource:
             entry["subresource"] = subresource
         out.append(entry)
+    # in a stable order, so that a re-apply that changes nothing is a no-op (apimachinery
+    # pkg/util/managedfields/internal/managedfields.go, sortEncodedManagedFields: operation, time,
+    # manager, apiVersion, subresource; the time is left out here, the entries are rewritten each time)
+    out.sort(key=lambda e: (e["operation"], e["manager"], e["apiVersion"], e.get("subresource", "")))
     return out
 
 
@@ -151,8 +155,10 @@ def apply(live, applied, manager, force, api_version, subresource="", normalize=
 
     previous = set()
     others = set()
-    for other, op, _sub, paths in current:
-        if other == manager and op == "Apply":
+    # managedFields entries are keyed by manager, operation and subresource (an apply to /status is
+    # another entry than an apply to the object)
+    for other, op, sub, paths in current:
+        if other == manager and op == "Apply" and sub == subresource:
             previous |= paths
         else:
             others |= paths
@@ -164,7 +170,7 @@ def apply(live, applied, manager, force, api_version, subresource="", normalize=
 
     new_owners = []
     for other, op, sub, paths in current:
-        if other == manager and op == "Apply":
+        if other == manager and op == "Apply" and sub == subresource:
             continue
         if force:
             paths = {p for p in paths if not any(_related(p, c) for _m, c in conflicts)}
