@@ -466,6 +466,13 @@ class ApiServer(KubernetesScaffold):
         if body_meta.get("name") not in (None, name):
             raise _error(400, "BadRequest", f"the name of the object ({body_meta.get('name')}) does not "
                          f"match the name on the URL ({name})")
+        # An apply is an update of the patched object: a resourceVersion in the configuration is a
+        # precondition, as in any update (apiserver pkg/registry/generic/registry/store.go, Store.Update:
+        # newResourceVersion != existingResourceVersion -> Conflict, OptimisticLockErrorMsg); without
+        # one the update is unconditional.
+        wanted_rv = body_meta.get("resourceVersion")
+        if old is not None and wanted_rv and str(wanted_rv) != old["metadata"]["resourceVersion"]:
+            raise self._conflict(res, name)
         force = params.get("force") in ("true", "1")
         body = self._reset_fields(res, sub, body)
         try:

@@ -98,3 +98,29 @@ def test_namespace_apply_cannot_set_finalizers_or_status(cluster):
     assert status == 201, doc
     assert "example.com/x" not in (doc.get("spec") or {}).get("finalizers", [])
     assert (doc.get("status") or {}).get("phase") != "Terminating"
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("stale", 409),  # the resourceVersion the object had before someone else wrote it
+    ("current", 200),
+    (None, 200),  # no precondition: the apply is unconditional
+])
+@pytest.mark.parametrize("force", [None, "true"])
+def test_resource_version_in_an_apply_is_a_precondition(gw, version, expected, force):
+    _, created = call(gw, "PATCH", f"{GATEWAYS}/gw", gateway(), APPLY, fieldManager="ambient.mesh")
+    _, changed = call(gw, "PATCH", f"{GATEWAYS}/gw", {"metadata": {"labels": {"a": "b"}}}, MERGE,
+                      fieldManager="kubectl")
+    body = gateway(listeners=[{"name": "mesh", "port": 15009, "protocol": "HBONE"}])
+    if version:
+        body["metadata"]["resourceVersion"] = (created if version == "stale" else changed)["metadata"]["resourceVersion"]
+    query = {"force": force} if force else {}
+    status, doc = call(gw, "PATCH", f"{GATEWAYS}/gw", body, APPLY, fieldManager="ambient.mesh", **query)
+    assert status == expected, doc
+    stored = gw.get("gateway.networking.k8s.io/v1", "Gateway", "gw", "hello")
+    if expected == 409:
+        assert (doc["reason"], doc["details"]["name"], doc["details"]["kind"]) == ("Conflict", "gw", "gateways")
+        assert doc["message"] == ('Operation cannot be fulfilled on gateways.gateway.networking.k8s.io "gw": the object '
+                                  "has been modified; please apply your changes to the latest version and try again")
+        assert stored["spec"]["listeners"][0]["port"] == 15008
+    else:
+        assert stored["spec"]["listeners"][0]["port"] == 15009
