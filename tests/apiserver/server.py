@@ -20,8 +20,8 @@ import yaml
 from kmock import KubernetesError, KubernetesScaffold, Response
 from kmock._internal import parsing
 
+from . import builtins, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
-from . import patches, schema, selectors, ssa
 from .controllers import WaypointController, WorkloadController
 
 _JSON_PATCH = "application/json-patch+json"
@@ -102,6 +102,8 @@ class ApiServer(KubernetesScaffold):
     termination_delays: dict = attrs.field(factory=dict)
     _rv: object = attrs.field(factory=lambda: itertools.count(1000))
     _last_rv: int = 1000
+
+    allocator: builtins.Allocator = attrs.field(factory=builtins.Allocator)
 
     _own_payloads: int = 0
     workloads: object = None
@@ -572,6 +574,13 @@ class ApiServer(KubernetesScaffold):
             else:
                 new.pop("status", None)
 
+        try:
+            builtins.prepare(res, new, old, self.allocator.dry_run() if dry_run else self.allocator, sub=sub)
+        except builtins.Invalid as exc:
+            raise _invalid(res, name, exc.causes) from exc
+        meta = new["metadata"]
+
+        generation = builtins.has_generation(res)
         if old is not None:
             for field in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
                 if field in old["metadata"]:
@@ -580,8 +589,11 @@ class ApiServer(KubernetesScaffold):
                     meta.pop(field, None)
             meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         else:
-            meta.update(uid=secrets.token_hex(16), creationTimestamp=_now(), generation=1)
+            meta.update(uid=secrets.token_hex(16), creationTimestamp=_now())
             meta.pop("resourceVersion", None)
+            meta.pop("generation", None)
+            if generation:
+                meta["generation"] = 1
 
         if res.crd_name:
             schema_doc = self.catalog.storage_schema(res.group, res.plural)
@@ -597,7 +609,7 @@ class ApiServer(KubernetesScaffold):
         if causes:
             raise _invalid(res, name, causes)
 
-        if old is not None and _spec_part(old) != _spec_part(new):
+        if generation and old is not None and _spec_part(old) != _spec_part(new):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
         if not apply:
             ssa.record_update(old, new, manager, res.api_version, subresource=sub or "")
@@ -718,11 +730,15 @@ class ApiServer(KubernetesScaffold):
             self._remove(res, key)
 
     def _remove(self, res, key):
-        self.objects.pop(key, None)
+        gone = self.objects.pop(key, None)
+        if res.plural == "services" and not res.group:
+            self.allocator.forget(gone)
         self.waypoints.notify(res, None)
         if res.plural == "namespaces":  # the namespace controller, done at once
             for other in [k for k in self.objects if k[2] == key[3] and k[0:2] != ("", "namespaces")]:
-                del self.objects[other]
+                gone = self.objects.pop(other)
+                if other[0:2] == ("", "services"):
+                    self.allocator.forget(gone)
         if res.plural == "customresourcedefinitions":
             crd_group_plural = tuple(reversed(key[3].split(".", 1)))
             for other in [k for k in self.objects if (k[0], k[1]) == crd_group_plural]:

@@ -44,8 +44,11 @@ def four_steps(kubeconfig, tmp_path, role, variables):
 def test_enroll_then_waypoint_roles_on_the_lab(lab, kubeconfig, tmp_path):
     check, run = four_steps(kubeconfig, tmp_path, "ambient.mesh.enroll", ENROLL)
     labels = lab.get("v1", "Namespace", "hello")["metadata"]["labels"]
-    assert labels == {"team": "hello-team", "istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}
-    assert lab.get("v1", "Namespace", "test")["metadata"]["labels"] == {"istio.io/dataplane-mode": "ambient"}
+    # kubernetes.io/metadata.name is kube-apiserver's own (SetDefaults_Namespace), never the roles' to touch
+    assert labels == {"team": "hello-team", "istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint",
+                      "kubernetes.io/metadata.name": "hello"}
+    assert lab.get("v1", "Namespace", "test")["metadata"]["labels"] == {"istio.io/dataplane-mode": "ambient",
+                                                                         "kubernetes.io/metadata.name": "test"}
     assert "restarted Deployment/helloworld-v1" in run.stdout
 
     four_steps(kubeconfig, tmp_path, "ambient.mesh.waypoint", WAYPOINTS)

@@ -18,7 +18,10 @@ def mesh(cluster):
 
 
 def labels(cluster, kind, name, ns=None):
-    return cluster.get("v1", kind, name, ns)["metadata"].get("labels") or {}
+    found = dict(cluster.get("v1", kind, name, ns)["metadata"].get("labels") or {})
+    if kind == "Namespace":  # kube-apiserver's own label (SetDefaults_Namespace): always there, never ours
+        assert found.pop("kubernetes.io/metadata.name") == name
+    return found
 
 
 def bound(cluster, ns, name):
