@@ -11,12 +11,17 @@ from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_o
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
+    DEFAULT_TAG_WEBHOOK,
+    DEFAULT_VALIDATOR,
+    ISTIOD_SELECTOR,
     REVISION,
     SERVES,
+    TAG,
     USE_WAYPOINT,
     USE_WAYPOINT_NAMESPACE,
     WAYPOINT_CLASS,
     WAYPOINT_FOR,
+    istiod_skips_service,
     labels_of,
     ref_of,
 )
@@ -73,10 +78,12 @@ def normalize(items):
 
 
 def gateway_for(spec):
-    """The Gateway `istioctl waypoint apply` makes for this waypoint."""
-    labels = {}
-    if spec["waypoint_for"] != "service":
-        labels[WAYPOINT_FOR] = spec["waypoint_for"]
+    """The Gateway `istioctl waypoint apply --for <type>` makes for this waypoint.
+
+    istio.io/waypoint-for is always written, `service` included (istioctl writes it whenever --for is
+    given): a value someone else set, such as a stale `workload`, then is a server-side apply conflict
+    that names its owner, instead of an UnsupportedTrafficType found only after the wait."""
+    labels = {WAYPOINT_FOR: spec["waypoint_for"]}
     if spec.get("revision"):
         labels[REVISION] = spec["revision"]
     listener = {"name": "mesh", "port": 15008, "protocol": "HBONE"}
@@ -87,8 +94,7 @@ def gateway_for(spec):
     gateway = {"apiVersion": GATEWAY[0], "kind": GATEWAY[1],
                "metadata": {"name": spec["name"], "namespace": spec["namespace"]},
                "spec": {"gatewayClassName": WAYPOINT_CLASS, "listeners": [listener]}}
-    if labels:
-        gateway["metadata"]["labels"] = labels
+    gateway["metadata"]["labels"] = labels
     return gateway
 
 
@@ -113,6 +119,90 @@ def read_targets(api):
     return namespaces, services
 
 
+def read_control_planes(api, services):
+    """The istiods and the names they answer to: istiod Deployments, tag webhooks and tag Services
+    (the Services come from the LIST read_targets made), and the default-revision validator."""
+    istiods = api.list("apps/v1", "Deployment", label_selector=ISTIOD_SELECTOR)
+    webhooks = api.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", label_selector=TAG,
+                        required=False)
+    validators = [v for v in api.list("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration",
+                                      required=False) if v["metadata"]["name"] == DEFAULT_VALIDATOR]
+    tag_services = [s for s in services.values() if TAG in labels_of(s)]
+    return control_planes(istiods, webhooks, tag_services, validators)
+
+
+def control_planes(istiods, webhooks, tag_services, validators):
+    """{revision: {"namespaces", "tags"}}, the default revision and whether a `default` tag exists, as
+    istiod's tag watcher sees them (Istio 1.30.3 pkg/revisions/tag_watcher.go, GetMyTags): an istiod
+    answers to its revision (its Deployment's istio.io/rev, `default` without one), to every tag whose
+    MutatingWebhookConfiguration carries istio.io/tag and istio.io/rev=<revision>, and to every tag
+    Service (istio.io/tag, istio.io/rev) in its own namespace."""
+    revisions = {}
+    for dep in istiods:
+        rev = labels_of(dep).get(REVISION, "default")
+        entry = revisions.setdefault(rev, {"namespaces": set(), "tags": set([rev])})
+        entry["namespaces"].add(dep["metadata"]["namespace"])
+    for obj in list(webhooks) + list(tag_services):
+        lbl = labels_of(obj)
+        entry = revisions.get(lbl.get(REVISION))
+        if entry is None or TAG not in lbl:
+            continue
+        if obj["kind"] == "Service" and obj["metadata"]["namespace"] not in entry["namespaces"]:
+            continue
+        entry["tags"].add(lbl[TAG])
+    default_revision = None
+    for validator in validators:
+        default_revision = labels_of(validator).get(REVISION)
+    default_tag = any(w["metadata"]["name"] == DEFAULT_TAG_WEBHOOK for w in webhooks)
+    return {"revisions": revisions, "default_revision": default_revision, "default_tag": default_tag}
+
+
+def serving_revisions(planes, selected):
+    """The revisions whose istiod programs a Gateway that selects `selected` ("" when neither the Gateway
+    nor its namespace carries istio.io/rev), as tagWatcher.IsMine decides (pkg/revisions/tag_watcher.go)."""
+    out = []
+    for rev, entry in sorted(planes["revisions"].items()):
+        tags = entry["tags"]
+        if selected in tags or (not selected and ("default" in tags or (
+                planes["default_revision"] == rev and not planes["default_tag"]))):
+            out.append(rev)
+    return out
+
+
+def _describe_planes(planes):
+    if not planes["revisions"]:
+        return "no istiod runs in the cluster (no Deployment labelled %s)" % ISTIOD_SELECTOR
+    parts = []
+    for rev, entry in sorted(planes["revisions"].items()):
+        tags = sorted(entry["tags"] - set([rev]))
+        parts.append(rev + (" (tags: %s)" % ", ".join(tags) if tags else ""))
+    return "istiod revisions: %s" % ", ".join(parts)
+
+
+def revision_problems(specs, namespaces, planes):
+    """A waypoint no istiod will program never becomes Programmed: istiod's deployment controller skips
+    Gateways of other revisions (pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go, Reconcile:
+    "gateway is not for this revision, skipping"). Checked before any change."""
+    problems = []
+    for spec in specs:
+        if spec["state"] != "present" or spec["namespace"] not in namespaces:
+            continue  # a missing namespace is reported by plan_bindings
+        ns_rev = labels_of(namespaces.get(spec["namespace"]) or {}).get(REVISION)
+        if spec.get("revision"):
+            selected, source = spec["revision"], "revision %s" % spec["revision"]
+        elif ns_rev:
+            selected, source = ns_rev, "revision %s (from namespace %s's label %s, as the waypoint sets none)" % (
+                ns_rev, spec["namespace"], REVISION)
+        else:
+            selected, source = "", "the default revision"
+        if serving_revisions(planes, selected):
+            continue
+        problems.append("waypoint %s/%s is for %s, which no istiod serves, so it would never be Programmed; %s: "
+                        "set revision: to one of them (or a tag pointing at one)"
+                        % (spec["namespace"], spec["name"], source, _describe_planes(planes)))
+    return problems
+
+
 def plan_bindings(specs, namespaces, services, overwrite):
     """[(apiVersion, kind, namespace, name, patch)] and the problems that stop the run."""
     edits, problems = [], []
@@ -126,6 +216,11 @@ def plan_bindings(specs, namespaces, services, overwrite):
             obj = namespaces.get(name) if kind == "Namespace" else services.get((namespace, name))
             if obj is None:
                 problems.append("%s does not exist" % ref_of(kind, namespace, name))
+                continue
+            if kind == "Service" and (obj.get("spec") or {}).get("type") == "ExternalName":
+                problems.append("%s is an ExternalName Service: istiod binds no waypoint to it (its traffic goes by "
+                                "DNS to %s); remove it from enroll_services"
+                                % (ref_of(kind, namespace, name), (obj.get("spec") or {}).get("externalName")))
                 continue
             own_ns = name if kind == "Namespace" else namespace
             current = _bound_to(obj, own_ns)
@@ -176,8 +271,8 @@ def services_to_prove(specs, services):
                 continue
             for (svc_ns, svc_name), svc in services.items():
                 lbl = labels_of(svc)
-                if svc_ns != name or "gateway.networking.k8s.io/gateway-name" in lbl:
-                    continue
+                if svc_ns != name or istiod_skips_service(svc):
+                    continue  # istiod never reports WaypointBound on it: nothing to wait for
                 if USE_WAYPOINT in lbl and _bound_to(svc, svc_ns) != (spec["namespace"], spec["name"]):
                     continue  # the Service chose another waypoint (or none) for itself
                 out.setdefault((svc_ns, svc_name), (spec["namespace"], spec["name"]))
@@ -239,6 +334,8 @@ def run(api, params, check_mode):
     specs = normalize(params["waypoints"])
     namespaces, services = read_targets(api)
     edits, problems = plan_bindings(specs, namespaces, services, params["overwrite"])
+    if any(s["state"] == "present" for s in specs):
+        problems += revision_problems(specs, namespaces, read_control_planes(api, services))
     if problems:
         raise AmbientMeshError("cannot bind waypoints: " + "; ".join(problems), problems=problems)
 

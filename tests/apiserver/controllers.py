@@ -5,7 +5,17 @@ can set per object (None: never ready). Every change goes through the server's o
 """
 
 import asyncio
+import copy
 import datetime
+import hashlib
+import json
+import pathlib
+import re
+import textwrap
+
+import yaml
+
+from . import gotemplate
 
 NODES = 3  # how many nodes the simulated cluster has (DaemonSet pods)
 
@@ -68,19 +78,213 @@ class WorkloadController:
                            apply=False, sub="status", dry_run=False)
 
 
-WAYPOINT_CLASS = "istio-waypoint"
-ISTIOD = "istiod-sim"  # the field manager of what the simulated istiod writes
-BOUND = "istio.io/WaypointBound"
+# ---- istiod, for waypoints (Istio 1.30.3) -------------------------------------------------------
+# Every object, label, status and message below comes from Istio 1.30.3's source; the file is named
+# next to each. The waypoint objects are rendered from the upstream template itself.
+TEMPLATE = pathlib.Path(__file__).resolve().parents[1] / "data" / "istio-1.30.3" / "templates" / "waypoint.yaml"
+
+WAYPOINT_CLASS = "istio-waypoint"  # pkg/config/constants/constants.go WaypointGatewayClassName
+# pkg/config/constants/constants.go ManagedGatewayMeshController(Label), ManagedGatewayEastWestControllerLabel
+MESH_CONTROLLER = "istio.io/mesh-controller"
+MANAGED = "gateway.istio.io/managed"
+MESH_CONTROLLER_LABEL = MESH_CONTROLLER.replace("/", "-")  # deploymentcontroller.go apply(): "/" -> "-"
+EASTWEST_CONTROLLER_LABEL = "istio.io-eastwest-controller"
+GATEWAY_NAME = "gateway.networking.k8s.io/gateway-name"
+# pilot/pkg/features/pilot.go ManagedGatewayController: the deployment controller's server-side apply manager
+DEPLOYMENT_CONTROLLER = "istio.io/gateway-controller"
+# pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go ControllerVersionAnnotation / ControllerVersion
+CONTROLLER_VERSION_ANNOTATION = "gateway.istio.io/controller-version"
+CONTROLLER_VERSION = 5
+# pilot/pkg/serviceregistry/ambient/ambientindex.go: statusqueue.Register(statusQueue, "istio-ambient-service", ...)
+AMBIENT_SERVICE_MANAGER = "istio-ambient-service"
+# istiod's Gateway status writer updates status without a field manager of its own (client-go then names
+# the binary): pilot/pkg/status/manager.go
+GATEWAY_STATUS_MANAGER = "pilot-discovery"
+BOUND = "istio.io/WaypointBound"  # pilot/pkg/model/service.go WaypointBound
+REV, TAG = "istio.io/rev", "istio.io/tag"
+# pkg/revisions/tag_watcher.go defaultRevisionValidatingWebhookName / defaultTagMutatingWebhookName
+DEFAULT_VALIDATOR, DEFAULT_TAG_WEBHOOK = "istiod-default-validator", "istio-revision-tag-default"
+# its own writes do not wake it up again (the workload controller's readiness writes do)
+OWN_MANAGERS = (DEPLOYMENT_CONTROLLER, AMBIENT_SERVICE_MANAGER, GATEWAY_STATUS_MANAGER)
+
+
+def _labels(obj):
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def go_quote(text):
+    """Go's %q for the ASCII names used here."""
+    return json.dumps(text)
+
+
+# pilot/pkg/serviceregistry/ambient/status.go, and the True message of pilot/pkg/model/service.go GetConditions
+def waypoint_not_ready(ref):
+    return "WaypointIsNotReady", "waypoint %s is not ready" % go_quote(ref)
+
+
+def attachment_denied(ref):
+    return "AttachmentDenied", "we are not permitted to attach to waypoint %s (missing allowedRoutes?)" % go_quote(ref)
+
+
+def unsupported_traffic_type(ref, traffic):
+    return ("UnsupportedTrafficType", "attempting to bind to traffic type %s which the waypoint %s does not support"
+            % (go_quote(traffic), go_quote(ref)))
+
+
+def attached(ref, ingress_label_present=False, ingress_use_waypoint=False):
+    message = "Successfully attached to waypoint " + ref
+    if ingress_use_waypoint:
+        message += ". Ingress traffic will traverse the waypoint"
+    elif ingress_label_present:
+        message += ". Ingress traffic is not using the waypoint, set the istio.io/ingress-use-waypoint label to true if desired."
+    return "WaypointAccepted", message
+
+
+def not_programmed(hostname):
+    """Programmed=False while the waypoint's Service has no ready endpoint: conversion.go setProgrammedCondition
+    with the warning of gatewaycommon/context.go ResolveGatewayInstances; allUsable, so AddressNotAssigned."""
+    return "AddressNotAssigned", "Failed to assign to any requested addresses: no instances found for hostname %s" % (
+        go_quote(hostname))
+
+
+def programmed(hostname, port=15008):
+    return "Programmed", "Resource programmed, assigned to service(s) %s:%d" % (hostname, port)  # conversion.go
+
+
+def render_waypoint(gateway, revision, kube_version=133, template=TEMPLATE):
+    """ServiceAccount, Deployment and Service as istiod renders them from the waypoint template
+    (pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go configureIstioGateway + apply()).
+    The HorizontalPodAutoscaler and PodDisruptionBudget of the template are rendered only with a class
+    overlay (requiredOverlays), so not here. The Deployment's pod spec is not rendered (it needs mesh
+    config and values); its container name and ports are read from the template."""
+    text = pathlib.Path(template).read_text(encoding="utf-8")
+    meta, spec = gateway["metadata"], gateway.get("spec") or {}
+    labels = {k: v for k, v in _labels(gateway).items()}  # EnableGatewayAPICopyLabelsAnnotations: copied
+    annotations = dict(meta.get("annotations") or {})
+    ports = [{"Name": "status-port", "Port": 15021, "AppProtocol": "tcp"}]  # extractServicePorts
+    seen = set()
+    for index, listener in enumerate(spec.get("listeners") or []):
+        if listener["port"] in seen:
+            continue
+        seen.add(listener["port"])
+        ports.append({"Name": listener.get("name") or "%s-%d" % (listener["protocol"].lower(), index),
+                      "Port": listener["port"], "AppProtocol": listener["protocol"].lower()})
+    data = {"Name": meta["name"], "Namespace": meta["namespace"], "UID": meta.get("uid", ""),
+            "Spec": {"Addresses": spec.get("addresses")}, "GatewayClass": spec.get("gatewayClassName"),
+            # GetDefaultName with DisableNameSuffix for the waypoint class (classinfo.go), unless overridden
+            "DeploymentName": annotations.get("gateway.istio.io/name-override", meta["name"]),
+            "ServiceAccount": annotations.get("gateway.istio.io/service-account", meta["name"]),
+            "Ports": ports, "KubeVersion": kube_version, "Revision": revision,
+            "ServiceType": annotations.get("networking.istio.io/service-type", "ClusterIP"),  # classinfo.go
+            "InfrastructureLabels": labels, "InfrastructureAnnotations": annotations,
+            "GatewayNameLabel": GATEWAY_NAME, "ControllerLabel": MESH_CONTROLLER_LABEL}
+    out = []
+    for doc in text.split("\n---\n"):
+        kind = re.search(r"^kind: (\S+)", doc, re.M).group(1)
+        if kind not in ("ServiceAccount", "Deployment", "Service"):
+            continue
+        pod_spec = None
+        if kind == "Deployment":
+            cut = re.search(r"^    spec:$", doc, re.M).start()
+            containers = re.search(r"^      containers:\n      - name: (\S+)\n        ports:\n((?:        [- ].*\n)+)",
+                                   doc[cut:], re.M)
+            pod_spec = {"serviceAccountName": data["ServiceAccount"], "containers": [{
+                "name": containers.group(1), "image": "docker.io/istio/proxyv2:1.30.3-distroless",
+                "ports": yaml.safe_load(textwrap.dedent(containers.group(2)))}]}
+            doc = doc[:cut]
+        obj = yaml.safe_load(gotemplate.render(doc, data))
+        obj["metadata"].setdefault("labels", {})[MANAGED] = MESH_CONTROLLER_LABEL  # apply(): managed-by label
+        if pod_spec is not None:
+            obj["spec"]["template"]["spec"] = pod_spec
+        out.append(obj)
+    return out
+
+
+def control_planes(server, objects):
+    """[(revision, namespace, tags)] of the istiods that run (ready), and the default facts, as
+    pkg/revisions/tag_watcher.go GetMyTags reads them."""
+    planes = []
+    for dep in objects("apps", "deployments"):
+        if _labels(dep).get("app") != "istiod" or ((dep.get("status") or {}).get("readyReplicas") or 0) < 1:
+            continue
+        rev = _labels(dep).get(REV, "default")
+        tags = {rev}
+        for hook in objects("admissionregistration.k8s.io", "mutatingwebhookconfigurations"):
+            if TAG in _labels(hook) and _labels(hook).get(REV) == rev:
+                tags.add(_labels(hook)[TAG])
+        for svc in objects("", "services"):  # tag Services, in the istiod's own namespace only
+            if TAG in _labels(svc) and _labels(svc).get(REV) == rev \
+                    and svc["metadata"]["namespace"] == dep["metadata"]["namespace"]:
+                tags.add(_labels(svc)[TAG])
+        planes.append((rev, tags))
+    validators = [v for v in objects("admissionregistration.k8s.io", "validatingwebhookconfigurations")
+                  if v["metadata"]["name"] == DEFAULT_VALIDATOR]
+    default_rev = _labels(validators[0]).get(REV) if validators else None
+    default_tag = any(h["metadata"]["name"] == DEFAULT_TAG_WEBHOOK
+                      for h in objects("admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
+    return planes, default_rev, default_tag
+
+
+def is_mine(rev, tags, default_rev, default_tag, obj, namespace):
+    """pkg/revisions/tag_watcher.go IsMine: the object's istio.io/rev, else its namespace's."""
+    selected = _labels(obj).get(REV)
+    if selected is None:
+        selected = _labels(namespace).get(REV, "")
+    return selected in tags or (selected == "" and ("default" in tags or (default_rev == rev and not default_tag)))
+
+
+def selector_matches(selector, labels):
+    """metav1.LabelSelectorAsSelector(...).Matches (apimachinery): matchLabels and matchExpressions."""
+    if selector is None:
+        return False  # labels.Nothing()
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and key in labels and labels[key] in values) \
+                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def allowed_routes(gateway):
+    """waypoints.go makeAllowedRoutes / makeWaypointSelector: the HBONE listener on 15008 decides; Same when
+    it has no allowedRoutes or there is no such listener."""
+    for listener in (gateway.get("spec") or {}).get("listeners") or []:
+        if listener.get("protocol") == "HBONE" and listener.get("port") == 15008:
+            namespaces = (listener.get("allowedRoutes") or {}).get("namespaces")
+            if namespaces is None:
+                return "Same", None
+            return namespaces.get("from", "Same"), namespaces.get("selector")
+    return "Same", None
+
+
+def allows_attachment(gateway, namespace_obj, namespace):
+    """waypoints.go AllowsAttachmentFromNamespace(OrLookup)."""
+    allowed, selector = allowed_routes(gateway)
+    if allowed == "All":
+        return True
+    if allowed == "Selector":
+        return selector_matches(selector, _labels(namespace_obj))
+    return gateway["metadata"]["namespace"] == namespace
 
 
 class WaypointController:
-    """What istiod does for waypoints, enough for the tests to mean something.
+    """What istiod 1.30.3 does for waypoints, enough for the tests to mean something.
 
-    A Gateway of class istio-waypoint gets a Deployment and a Service named like it once an istiod
-    exists; it is Programmed when that Deployment is ready (so WorkloadController's delays delay or
-    block it). Every Service gets istio.io/WaypointBound from its use-waypoint binding, with the
-    reasons istiod gives: WaypointAccepted, WaypointIsNotReady, AttachmentDenied,
-    UnsupportedTrafficType. `enabled = False` stops it (an istiod that does not answer).
+    The deployment controller (pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go): a Gateway of
+    class istio-waypoint that a running istiod claims (its revision or tag: tag_watcher.go IsMine) gets the
+    gateway.istio.io/controller-version annotation and the ServiceAccount, Deployment and Service rendered
+    from templates/waypoint.yaml, owned by the Gateway. Its status (pilot/pkg/config/kube/gateway/conversion.go
+    reportGatewayStatus): Accepted; Programmed False/AddressNotAssigned until the Deployment has a ready pod,
+    then True with addresses (the Service's cluster IP, then its hostname). WorkloadController's delays
+    delay or block readiness.
+
+    The ambient index (pilot/pkg/serviceregistry/ambient/services.go, waypoints.go): every Service except
+    ExternalName ones and the Services of waypoints and east-west gateways gets istio.io/WaypointBound from
+    its use-waypoint binding, against the Gateways that have addresses. `enabled = False` stops it all
+    (an istiod that does not answer).
     """
 
     def __init__(self, server):
@@ -89,9 +293,10 @@ class WaypointController:
         self._scheduled = False
 
     def notify(self, res, manager):
-        if manager == ISTIOD or not self.enabled or self._scheduled:
+        if manager in OWN_MANAGERS or not self.enabled or self._scheduled:
             return
-        if res.kind not in ("Gateway", "Service", "Namespace", "Deployment"):
+        if res.kind not in ("Gateway", "Service", "Namespace", "Deployment", "MutatingWebhookConfiguration",
+                            "ValidatingWebhookConfiguration"):
             return
         self._scheduled = True
         asyncio.get_running_loop().call_soon(self.reconcile)
@@ -103,18 +308,19 @@ class WaypointController:
     def _res(self, api_version, kind):
         return self.server.catalog.by_kind(api_version, kind)
 
-    def _status(self, res, obj, status):
+    def _stored(self, res, namespace, name):
+        return self.server.objects.get(self.server._key(res, namespace, name))
+
+    def _status(self, res, obj, status, manager):
         if obj.get("status") == status:
             return
         meta = obj["metadata"]
         self.server._write(res, meta.get("namespace"), meta["name"], obj, dict(obj, status=status),
-                           manager=ISTIOD, apply=False, sub="status", dry_run=False)
+                           manager=manager, apply=False, sub="status", dry_run=False)
 
-    def _ensure(self, res, obj):
-        meta = obj["metadata"]
-        if self.server.objects.get(self.server._key(res, meta["namespace"], meta["name"])) is None:
-            self.server._write(res, meta["namespace"], meta["name"], None, obj, manager=ISTIOD, apply=False,
-                               sub=None, dry_run=False)
+    def _kube_version(self):
+        version = getattr(self.server, "kubernetes_version", "v1.33.1").lstrip("v").split(".")
+        return int(version[0]) * 100 + int(version[1])
 
     # -- the reconcile loop ------------------------------------------------------------------
     def reconcile(self):
@@ -122,90 +328,100 @@ class WaypointController:
         if not self.enabled:
             return
         gw_res = self._res("gateway.networking.k8s.io/v1", "Gateway")
-        deploy_res = self._res("apps/v1", "Deployment")
         svc_res = self._res("v1", "Service")
-        istiod = any((d["metadata"].get("labels") or {}).get("app") == "istiod"
-                     for d in self._objects("apps", "deployments"))
-        waypoints = {}
-        if gw_res is not None:
-            for gw in self._objects("gateway.networking.k8s.io", "gateways"):
-                if (gw.get("spec") or {}).get("gatewayClassName") != WAYPOINT_CLASS:
-                    continue
-                if istiod:
-                    self._program(gw_res, deploy_res, svc_res, gw)
-            for gw in self._objects("gateway.networking.k8s.io", "gateways"):  # as programmed just now
-                if (gw.get("spec") or {}).get("gatewayClassName") == WAYPOINT_CLASS:
-                    waypoints[(gw["metadata"]["namespace"], gw["metadata"]["name"])] = gw
-        self._collect_orphans(deploy_res, svc_res, waypoints)
-        for svc in self._objects("", "services"):
-            labels = svc["metadata"].get("labels") or {}
-            if "gateway.networking.k8s.io/gateway-name" in labels:
+        planes, default_rev, default_tag = control_planes(self.server, self._objects)
+        gateways = self._objects("gateway.networking.k8s.io", "gateways") if gw_res is not None else []
+        for gw in gateways:
+            if (gw.get("spec") or {}).get("gatewayClassName") != WAYPOINT_CLASS:
                 continue
+            namespace = self.server.objects.get(("", "namespaces", "", gw["metadata"]["namespace"])) or {}
+            owner = next((rev for rev, tags in planes if is_mine(rev, tags, default_rev, default_tag, gw, namespace)),
+                         None)
+            if owner is not None:
+                self._program(gw_res, gw, owner)
+        self._collect_orphans()
+        if not planes:
+            return
+        # waypoints.go gatewayToWaypointTransform: a Gateway is a waypoint once it has status addresses
+        waypoints = {}
+        for gw in (self._objects("gateway.networking.k8s.io", "gateways") if gw_res is not None else []):
+            if (gw.get("status") or {}).get("addresses"):
+                waypoints[(gw["metadata"]["namespace"], gw["metadata"]["name"])] = gw
+        for svc in self._objects("", "services"):
             self._bind(svc_res, svc, waypoints)
 
-    def _collect_orphans(self, deploy_res, svc_res, waypoints):
-        """The garbage collector: a waypoint's Deployment and Service go with its Gateway."""
-        for res, group, plural in ((deploy_res, "apps", "deployments"), (svc_res, "", "services")):
-            for obj in self._objects(group, plural):
-                labels = obj["metadata"].get("labels") or {}
-                if labels.get("gateway.istio.io/managed") != "istio.io-mesh-controller":
-                    continue
-                if (obj["metadata"]["namespace"], labels.get("gateway.networking.k8s.io/gateway-name")) not in waypoints:
-                    self.server.objects.pop(self.server._key(res, obj["metadata"]["namespace"], obj["metadata"]["name"]))
+    def _collect_orphans(self):
+        """The garbage collector: what a Gateway owns goes with it (its ownerReferences)."""
+        uids = {g["metadata"].get("uid") for g in self._objects("gateway.networking.k8s.io", "gateways")}
+        for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ServiceAccount")):
+            res = self._res(api_version, kind)
+            if res is None:
+                continue
+            for obj in self._objects(res.group, res.plural):
+                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("kind") == "Gateway"]
+                if refs and not any(r.get("uid") in uids for r in refs):
+                    self.server._remove(res, self.server._key(res, obj["metadata"]["namespace"], obj["metadata"]["name"]))
 
-    def _program(self, gw_res, deploy_res, svc_res, gw):
+    def _program(self, gw_res, gw, revision):
         ns, name = gw["metadata"]["namespace"], gw["metadata"]["name"]
-        labels = {"gateway.networking.k8s.io/gateway-name": name, "gateway.istio.io/managed": "istio.io-mesh-controller"}
-        self._ensure(deploy_res, {"apiVersion": "apps/v1", "kind": "Deployment",
-                                  "metadata": {"name": name, "namespace": ns, "labels": labels},
-                                  "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                                           "template": {"metadata": {"labels": labels},
-                                                        "spec": {"containers": [{"name": "istio-proxy"}]}}}})
-        self._ensure(svc_res, {"apiVersion": "v1", "kind": "Service",
-                               "metadata": {"name": name, "namespace": ns, "labels": labels},
-                               "spec": {"selector": labels, "ports": [{"name": "mesh", "port": 15008}]}})
-        deployment = self.server.objects.get(self.server._key(deploy_res, ns, name)) or {}
+        annotations = gw["metadata"].get("annotations") or {}
+        current = annotations.get(CONTROLLER_VERSION_ANNOTATION)
+        if current is not None and (not current.isdigit() or int(current) > CONTROLLER_VERSION):
+            return  # deploymentcontroller.go ManagedGatewayControllerVersion: a newer controller owns it
+        if current != str(CONTROLLER_VERSION):
+            # written through the status subresource upstream (setGatewayControllerVersion); the test
+            # server keeps metadata only on main-resource writes, so it is written there
+            body = copy.deepcopy(gw)
+            body["metadata"].setdefault("annotations", {})[CONTROLLER_VERSION_ANNOTATION] = str(CONTROLLER_VERSION)
+            gw = self.server._write(gw_res, ns, name, gw, body, manager=DEPLOYMENT_CONTROLLER, apply=False, sub=None,
+                                    dry_run=False)
+        rendered = render_waypoint(gw, revision, self._kube_version())
+        for obj in rendered:
+            res = self._res(obj["apiVersion"], obj["kind"])
+            stored = self._stored(res, ns, obj["metadata"]["name"])
+            if stored is not None and MANAGED not in _labels(stored):
+                continue  # deploymentcontroller.go canManage: never take over an object it did not make
+            body = copy.deepcopy(obj)
+            if stored is not None:
+                body = dict(copy.deepcopy(stored), metadata=dict(stored["metadata"], labels=obj["metadata"]["labels"],
+                                                                 annotations=obj["metadata"].get("annotations") or {},
+                                                                 ownerReferences=obj["metadata"]["ownerReferences"]))
+                if "spec" in obj:  # a ServiceAccount has none
+                    body["spec"] = dict(stored.get("spec") or {}, **obj["spec"])
+                if body == stored:
+                    continue
+            self.server._write(res, ns, obj["metadata"]["name"], stored, body, manager=DEPLOYMENT_CONTROLLER,
+                               apply=False, sub=None, dry_run=False)
+        deploy_name = rendered[1]["metadata"]["name"]
+        deployment = self._stored(self._res("apps/v1", "Deployment"), ns, deploy_name) or {}
+        service = self._stored(self._res("v1", "Service"), ns, deploy_name) or {}
         ready = ((deployment.get("status") or {}).get("readyReplicas") or 0) >= 1
+        hostname = "%s.%s.svc.cluster.local" % (deploy_name, ns)  # extractGatewayServices, domain cluster.local
         generation = gw["metadata"].get("generation", 1)
-        stored = self.server.objects.get(self.server._key(gw_res, ns, name))
+        stored = self._stored(gw_res, ns, name)
         old = {c["type"]: c for c in (stored.get("status") or {}).get("conditions") or []}
-        conditions = [
-            _condition("Accepted", True, "Accepted", "Resource accepted", generation, old),
-            _condition("Programmed", ready, "Programmed" if ready else "NoResourcesAvailable",
-                       "Resource programmed, assigned to service(s) %s.%s.svc.cluster.local:15008" % (name, ns)
-                       if ready else "Deployment %s/%s is not ready" % (ns, name), generation, old),
-        ]
+        reason, message = programmed(hostname) if ready else not_programmed(hostname)
+        conditions = [_condition("Accepted", True, "Accepted", "Resource accepted", generation, old),
+                      _condition("Programmed", ready, reason, message, generation, old)]
         status = dict(stored.get("status") or {}, conditions=conditions)
         if ready:
-            status["addresses"] = [{"type": "Hostname", "value": "%s.%s.svc.cluster.local" % (name, ns)}]
-        self._status(gw_res, stored, status)
+            # conversion.go reportGatewayStatus: the waypoint class wants both address types (classinfo.go
+            # AddressType ""), internal IPs first, then the hostname; never removed once reported
+            ip = (service.get("spec") or {}).get("clusterIP") or _cluster_ip(ns, deploy_name)
+            status["addresses"] = [{"type": "IPAddress", "value": ip}, {"type": "Hostname", "value": hostname}]
+        self._status(gw_res, stored, status, GATEWAY_STATUS_MANAGER)
 
     def _bind(self, svc_res, svc, waypoints):
+        """services.go serviceServiceBuilder + waypoints.go fetchWaypointForService/fetchWaypointForTarget."""
         ns = svc["metadata"]["namespace"]
         namespace = self.server.objects.get(("", "namespaces", "", ns)) or {}
-        binding = None
-        for holder in (svc, namespace):
-            lbl = (holder.get("metadata") or {}).get("labels") or {}
-            if "istio.io/use-waypoint" in lbl:
-                if lbl["istio.io/use-waypoint"] != "none":
-                    binding = (lbl.get("istio.io/use-waypoint-namespace", ns), lbl["istio.io/use-waypoint"])
-                break
+        cond = None
+        if (svc.get("spec") or {}).get("type") == "ExternalName":
+            return  # services.go: ExternalName Services are not implemented by ambient; no status at all
+        if _labels(svc).get(MANAGED) not in (MESH_CONTROLLER_LABEL, EASTWEST_CONTROLLER_LABEL):
+            cond = self._waypoint_condition(svc, namespace, waypoints)
         conditions = [c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") != BOUND]
-        if binding is not None:
-            gw = waypoints.get(binding)
-            ref = "%s/%s" % binding
-            programmed = gw is not None and any(c.get("type") == "Programmed" and c.get("status") == "True"
-                                                for c in (gw.get("status") or {}).get("conditions") or [])
-            if not programmed:
-                cond = (False, "WaypointIsNotReady", "waypoint %r is not ready" % ref)
-            elif binding[0] != ns and not _allows_namespace(gw, ns):
-                cond = (False, "AttachmentDenied",
-                        "we are not permitted to attach to waypoint %r (missing allowedRoutes?)" % ref)
-            elif ((gw["metadata"].get("labels") or {}).get("istio.io/waypoint-for", "service")) not in ("service", "all"):
-                cond = (False, "UnsupportedTrafficType",
-                        "attempting to bind to traffic type \"service\" which the waypoint %r does not support" % ref)
-            else:
-                cond = (True, "WaypointAccepted", "bound to %s" % ref)
+        if cond is not None:
             old = {c["type"]: c for c in (svc.get("status") or {}).get("conditions") or []}
             conditions.append(_condition(BOUND, cond[0], cond[1], cond[2], None, old))
         status = dict(svc.get("status") or {"loadBalancer": {}})
@@ -213,15 +429,37 @@ class WaypointController:
             status["conditions"] = conditions
         else:
             status.pop("conditions", None)
-        self._status(svc_res, svc, status)
+        self._status(svc_res, svc, status, AMBIENT_SERVICE_MANAGER)
+
+    @staticmethod
+    def _waypoint_condition(svc, namespace, waypoints):
+        ns = svc["metadata"]["namespace"]
+        for holder, is_namespace in ((svc, False), (namespace, True)):
+            lbl = _labels(holder)
+            if "istio.io/use-waypoint" not in lbl:
+                continue
+            if lbl["istio.io/use-waypoint"] == "none":
+                return None  # getUseWaypoint: "none" opts out (on a namespace: no waypoint either)
+            key = (lbl.get("istio.io/use-waypoint-namespace", ns), lbl["istio.io/use-waypoint"])
+            ref = "%s/%s" % key
+            gw = waypoints.get(key)
+            if gw is None:
+                return (False,) + waypoint_not_ready(ref)
+            if not allows_attachment(gw, namespace, ns):
+                return (False,) + attachment_denied(ref)
+            traffic = _labels(gw).get("istio.io/waypoint-for", "service")  # GatewayClass label not simulated
+            if traffic not in ("service", "all"):
+                return (False,) + unsupported_traffic_type(ref, "service")
+            # services.go ingressUseWaypointFromLabels: the Service's label, else the namespace's
+            ingress = _labels(svc).get("istio.io/ingress-use-waypoint", _labels(namespace).get("istio.io/ingress-use-waypoint"))
+            return (True,) + attached(ref, ingress is not None, str(ingress).lower() in ("1", "t", "true"))
+        return None
 
 
-def _allows_namespace(gw, namespace):
-    for listener in (gw.get("spec") or {}).get("listeners") or []:
-        allowed = ((listener.get("allowedRoutes") or {}).get("namespaces") or {}).get("from", "Same")
-        if allowed == "All":
-            return True
-    return False
+def _cluster_ip(namespace, name):
+    """A stable address in 10.96.0.0/12 when the test server did not allocate one."""
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
+    return f"10.96.{digest[0]}.{max(digest[1], 1)}"
 
 
 def _condition(cond_type, ok, reason, message, generation, old):

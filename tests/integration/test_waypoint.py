@@ -24,10 +24,10 @@ def labels(cluster, kind, name, ns=None):
     return found
 
 
-def bound(cluster, ns, name):
+def bound(cluster, ns, name, message=False):
     for cond in (cluster.get("v1", "Service", name, ns).get("status") or {}).get("conditions") or []:
         if cond["type"] == "istio.io/WaypointBound":
-            return cond["status"], cond["reason"]
+            return (cond["status"], cond["reason"]) + ((cond["message"],) if message else ())
     return None
 
 
@@ -46,7 +46,7 @@ def test_four_step_namespace_waypoint(mesh, playbook):
     assert gw["spec"]["gatewayClassName"] == "istio-waypoint"
     assert gw["spec"]["listeners"][0] == {"name": "mesh", "port": 15008, "protocol": "HBONE",
                                           "allowedRoutes": {"namespaces": {"from": "Same"}}}
-    assert "istio.io/waypoint-for" not in (gw["metadata"].get("labels") or {})
+    assert gw["metadata"]["labels"] == {"istio.io/waypoint-for": "service"}  # written, as istioctl --for does
     assert labels(mesh, "Namespace", "hello") == {"team": "a", "istio.io/dataplane-mode": "ambient",
                                                   "istio.io/use-waypoint": "waypoint"}
     assert bound(mesh, "hello", "helloworld") == ("True", "WaypointAccepted")
@@ -104,24 +104,28 @@ def test_waypoint_not_ready_is_surfaced(mesh, playbook):
     mesh.put(service("hello", "helloworld"))
     mesh.set_readiness("Deployment", "hello", "waypoint", None)  # the waypoint's pods never come up
     result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3},
-                          fails="Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)")
+                          fails="Gateway hello/waypoint: Programmed=False (AddressNotAssigned)")
     assert result["failed"] is True
-    assert "Gateway hello/waypoint: Programmed=False (NoResourcesAvailable)" in result["msg"]
+    assert "Gateway hello/waypoint: Programmed=False (AddressNotAssigned)" in result["msg"]
     assert "istio.io/WaypointBound=False (WaypointIsNotReady)" in result["msg"]
 
 
-def test_unsupported_traffic_type_is_surfaced(mesh, playbook):
+def test_a_stale_waypoint_for_set_by_someone_else_is_a_conflict(mesh, playbook):
     mesh.put(namespace("hello"))
     mesh.put(service("hello", "helloworld"))
     args = {"waypoints": [{"namespace": "hello", "enroll_services": ["helloworld"]}], "wait_timeout": 3}
     assert not playbook.run(MODULE, args).get("failed")
     gw = mesh.get(*GW, "waypoint", "hello")  # someone relabels it for workloads only
-    gw["metadata"].setdefault("labels", {})["istio.io/waypoint-for"] = "workload"
-    gw.pop("status")
+    gw["metadata"]["labels"]["istio.io/waypoint-for"] = "workload"
     mesh.put(gw, manager="kubectl-label")
-    result = playbook.run(MODULE, args, fails="(UnsupportedTrafficType)")
-    assert result["failed"] is True
-    assert "(UnsupportedTrafficType)" in result["msg"] and "use for: service or all" in result["msg"]
+    mark = mesh.mark()
+    result = playbook.run(MODULE, args, fails=["kubectl-label", "istio.io/waypoint-for"])
+    assert "UnsupportedTrafficType" not in result["msg"]  # found before the wait, not after it
+    assert mesh.writes(mark, resource="gateways.gateway.networking.k8s.io") == []
+    assert labels(mesh, "Service", "helloworld", "hello")["istio.io/use-waypoint"] == "waypoint"
+    forced = playbook.run(MODULE, dict(args, force_conflicts=True))
+    assert forced["changed"] is True
+    assert mesh.get(*GW, "waypoint", "hello")["metadata"]["labels"]["istio.io/waypoint-for"] == "service"
 
 
 def test_istiod_not_answering_is_surfaced(mesh, playbook):
@@ -185,7 +189,7 @@ def test_changing_for_relabels_the_waypoint_with_one_write(mesh, playbook):
     mesh.put(namespace("hello"))
     service_only = {"waypoints": [{"namespace": "hello"}], "wait_timeout": 20}
     assert not playbook.run(MODULE, service_only).get("failed")
-    assert "istio.io/waypoint-for" not in (mesh.get(*GW, "waypoint", "hello")["metadata"].get("labels") or {})
+    assert mesh.get(*GW, "waypoint", "hello")["metadata"]["labels"]["istio.io/waypoint-for"] == "service"
 
     mark = mesh.mark()
     everything = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "for": "all"}], "wait_timeout": 20})
@@ -196,7 +200,7 @@ def test_changing_for_relabels_the_waypoint_with_one_write(mesh, playbook):
     mark = mesh.mark()
     back = playbook.run(MODULE, service_only)
     assert back["changed"] is True
-    assert "istio.io/waypoint-for" not in (mesh.get(*GW, "waypoint", "hello")["metadata"].get("labels") or {})
+    assert mesh.get(*GW, "waypoint", "hello")["metadata"]["labels"]["istio.io/waypoint-for"] == "service"
     assert len(mesh.writes(mark, resource="gateways.gateway.networking.k8s.io")) == 1
 
 
