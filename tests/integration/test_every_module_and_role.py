@@ -230,6 +230,18 @@ def assert_diff_matches_server(result, before, after, when):
         assert entry["after"] == stripped(after[header]), f"{when}: diff 'after' of {header} is not what is on the server"
 
 
+def assert_every_write_in_diff(cluster, result, mark, when):
+    """Each object the run wrote has its diff entry (an entry dropped as 'unchanged' hides a write)."""
+    written = {(e["resource"], e["namespace"], e["name"]) for e in cluster.writes(mark) if not e["subresource"]}
+    shown = set()
+    for entry in result.get("diff") or []:
+        kind, _, ref = entry["before_header"].partition(" ")
+        ns, _, name = ref.rpartition("/")
+        res = cluster.api.catalog.by_kind(API_VERSIONS[kind], kind)
+        shown.add((res.group_resource, ns or None, name))
+    assert written <= shown, f"{when}: wrote {sorted(written - shown, key=str)} without a diff entry"
+
+
 def istioctl_writes(istioctl, since):
     return [s for s in istioctl.subcommands(since) if s in ISTIOCTL_WRITES]
 
@@ -267,8 +279,10 @@ def test_module_four_steps_diff_and_foreign_labels(ctx, module):
         for entry in check["diff"]:
             assert entry["before"] == stripped(before[entry["before_header"]]), \
                 f"check run: diff 'before' of {entry['before_header']} is not what is on the server"
+    mark = ctx.cluster.mark()
     run = module_step(ctx, module, args, check=False, changed=changes, when="first run")
     if scenario.object_diff and changes:
+        assert_every_write_in_diff(ctx.cluster, run, mark, "first run")
         assert [e["before_header"] for e in run["diff"]] == [e["before_header"] for e in check["diff"]], \
             "check mode's diff names other objects than the real run's"
         assert_diff_matches_server(run, before, objects_named(ctx.cluster, run, scenario), "first run")
@@ -293,8 +307,10 @@ def test_module_absent_check_mode_and_foreign_labels(ctx, module):
 
     check = module_step(ctx, module, args, check=True, changed=True, when="absent in check mode")
     before = objects_named(ctx.cluster, check, scenario)
+    mark = ctx.cluster.mark()
     run = module_step(ctx, module, args, check=False, changed=True, when="absent")
     if scenario.object_diff:
+        assert_every_write_in_diff(ctx.cluster, run, mark, "absent")
         assert_diff_matches_server(run, before, objects_named(ctx.cluster, run, scenario), "absent")
     assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "absent")
     module_step(ctx, module, args, check=True, changed=False, when="absent in check mode again")
