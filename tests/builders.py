@@ -75,3 +75,26 @@ def correct_lab():
         split_route(),
         fault_virtualservice(),
     ]
+
+
+def external_service(ns, name, external_name="api.example.com"):
+    """A Service of type ExternalName: a DNS alias, which ambient does not implement (istiod skips it)."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "labels": {}},
+            "spec": {"type": "ExternalName", "externalName": external_name}}
+
+
+def istiod(revision="default", ns="istio-system"):
+    """An istiod Deployment of a revision, labelled as Istio's chart labels it (istio.io/rev)."""
+    name = "istiod" if revision == "default" else f"istiod-{revision}"
+    labels = {"app": "istiod", "istio.io/rev": revision}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.30.3-distroless"}]}}}}
+
+
+def tag_webhook(tag, revision):
+    """The MutatingWebhookConfiguration `istioctl tag set <tag> --revision <revision>` makes."""
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": f"istio-revision-tag-{tag}", "labels": {"istio.io/tag": tag, "istio.io/rev": revision}},
+            "webhooks": []}

@@ -434,7 +434,7 @@ class WaypointController:
     @staticmethod
     def _waypoint_condition(svc, namespace, waypoints):
         ns = svc["metadata"]["namespace"]
-        for holder, is_namespace in ((svc, False), (namespace, True)):
+        for holder in (svc, namespace):
             lbl = _labels(holder)
             if "istio.io/use-waypoint" not in lbl:
                 continue

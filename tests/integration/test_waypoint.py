@@ -2,7 +2,7 @@
 
 import pytest
 
-from builders import namespace, service
+from builders import external_service, istiod, namespace, service, tag_webhook
 from conftest import GATEWAY_V151, seed_istio
 
 pytestmark = pytest.mark.integration
@@ -218,3 +218,59 @@ def test_overwrite_is_needed_to_rebind_a_service(mesh, playbook):
     assert rebound["bound"] == ["Service hello/reviews"]
     assert labels(mesh, "Service", "reviews", "hello")["istio.io/use-waypoint"] == "reviews-wp"
     assert bound(mesh, "hello", "reviews") == ("True", "WaypointAccepted")
+
+
+def test_an_externalname_service_does_not_hold_up_a_namespace_waypoint(mesh, playbook):
+    mesh.put(namespace("hello"))
+    mesh.put(service("hello", "helloworld"))
+    mesh.put(external_service("hello", "payments"))  # istiod never reports WaypointBound on it
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 10})
+    assert result["changed"] is True
+    assert bound(mesh, "hello", "helloworld") == ("True", "WaypointAccepted")
+    assert bound(mesh, "hello", "payments") is None
+
+
+def test_an_externalname_service_cannot_be_enrolled(mesh, playbook):
+    mesh.put(namespace("hello"))
+    mesh.put(external_service("hello", "payments"))
+    mark = mesh.mark()
+    playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_services": ["payments"]}]},
+                 fails="Service hello/payments is an ExternalName Service: istiod binds no waypoint to it")
+    assert mesh.writes(mark) == []
+
+
+@pytest.fixture
+def prod_tag(mesh):
+    mesh.put(tag_webhook("prod", "default"))
+    return mesh
+
+
+@pytest.mark.parametrize("waypoint, ns_labels, fragment", [
+    ({"revision": "canary"}, {}, "waypoint hello/waypoint is for revision canary, which no istiod serves"),
+    # no revision on the waypoint: istiod takes the namespace's istio.io/rev (tag_watcher.go IsMine)
+    ({}, {"istio.io/rev": "1-29-0"}, "revision 1-29-0 (from namespace hello's label istio.io/rev"),
+])
+def test_a_revision_no_istiod_serves_is_refused_before_any_change(prod_tag, playbook, waypoint, ns_labels, fragment):
+    mesh = prod_tag
+    mesh.put(namespace("hello", **ns_labels))
+    mark = mesh.mark()
+    result = playbook.run(MODULE, {"waypoints": [dict(waypoint, namespace="hello", enroll_namespace=True)]},
+                          fails=[fragment, "istiod revisions: default (tags: prod)"])
+    assert "set revision:" in result["msg"]
+    assert mesh.writes(mark) == []
+
+
+def test_a_tag_or_revision_is_programmed_by_the_istiod_it_points_at(prod_tag, playbook):
+    mesh = prod_tag
+    mesh.put(istiod("canary"))
+    mesh.put(namespace("hello", **{"istio.io/rev": "canary"}))  # a namespace on the canary revision
+    mesh.put(namespace("shop"))
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True},
+                                                 {"namespace": "shop", "revision": "prod", "enroll_namespace": True}],
+                                   "wait_timeout": 20})
+    assert result["changed"] is True
+    # the pod template's istio.io/rev is the revision of the istiod that rendered it (templates/waypoint.yaml)
+    rendered_by = {ns: mesh.get("apps/v1", "Deployment", "waypoint", ns)["spec"]["template"]["metadata"]["annotations"]
+                   ["istio.io/rev"] for ns in ("hello", "shop")}
+    assert rendered_by == {"hello": "canary", "shop": "default"}
+    assert mesh.get(*GW, "waypoint", "shop")["metadata"]["labels"]["istio.io/rev"] == "prod"
