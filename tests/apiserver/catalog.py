@@ -59,6 +59,38 @@ BUILTINS = [
              "ValidatingWebhookConfiguration", False),
 ]
 
+def _map_list(*keys, items=None):
+    return {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys),
+            "items": items or {}}
+
+
+# Which lists of the built-in kinds are associative, for server-side apply: the `+listType=map`
+# `+listMapKey=...` markers of k8s.io/api (core/v1/types.go: PodSpec.Containers, InitContainers and
+# Volumes by name, Container.Ports by containerPort+protocol, Container.Env by name,
+# ServiceSpec.Ports by port+protocol, conditions by type; admissionregistration/v1/types.go: webhooks
+# by name). protocol is a defaulted key (TCP), as the built-in OpenAPI schema says. Lists not named
+# here are atomic, as this server always treated them.
+_CONDITIONS = _map_list("type")
+_PROTOCOL = {"properties": {"protocol": {"type": "string", "default": "TCP"}}}
+_CONTAINERS = _map_list("name", items={"properties": {"ports": _map_list("containerPort", "protocol", items=_PROTOCOL),
+                                                        "env": _map_list("name")}})
+_POD_SPEC = {"properties": {"containers": _CONTAINERS, "initContainers": _CONTAINERS, "volumes": _map_list("name")}}
+_WORKLOAD = {"properties": {"spec": {"properties": {"template": {"properties": {"spec": _POD_SPEC}}}},
+                            "status": {"properties": {"conditions": _CONDITIONS}}}}
+_WEBHOOKS = {"properties": {"webhooks": _map_list("name")}}
+BUILTIN_SHAPES = {
+    ("", "namespaces"): {"properties": {"status": {"properties": {"conditions": _CONDITIONS}}}},
+    ("", "services"): {"properties": {"spec": {"properties": {"ports": _map_list("port", "protocol", items=_PROTOCOL)}},
+                                      "status": {"properties": {"conditions": _CONDITIONS}}}},
+    ("", "pods"): {"properties": {"spec": _POD_SPEC, "status": {"properties": {"conditions": _CONDITIONS}}}},
+    ("apps", "deployments"): _WORKLOAD,
+    ("apps", "daemonsets"): _WORKLOAD,
+    ("apps", "statefulsets"): _WORKLOAD,
+    ("apps", "replicasets"): _WORKLOAD,
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): _WEBHOOKS,
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): _WEBHOOKS,
+}
+
 _VERSION_RE = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
@@ -135,6 +167,12 @@ class Catalog:
 
     def in_group_version(self, group: str, version: str) -> list[Resource]:
         return [r for r in self._by_gvr.values() if r.group == group and r.version == version]
+
+    def shape(self, res: Resource) -> dict | None:
+        """The schema that says which lists are associative: the CRD's, or the built-in's."""
+        if res.crd_name:
+            return self.storage_schema(res.group, res.plural)
+        return BUILTIN_SHAPES.get((res.group, res.plural))
 
     def storage_schema(self, group: str, plural: str) -> dict | None:
         for res in self._by_gvr.values():

@@ -479,10 +479,11 @@ class ApiServer(KubernetesScaffold):
         body = self._reset_fields(res, sub, body)
         try:
             schema_doc = self.catalog.storage_schema(res.group, res.plural) if res.crd_name else None
+            shape = self.catalog.shape(res)
             merged = ssa.apply(old, body, manager, force, res.api_version, subresource=sub or "",
-                               normalize=self._defaulting(body, schema_doc))
+                               normalize=self._defaulting(body, schema_doc, shape), shape=shape)
         except ssa.ApplyConflict as exc:
-            fields = [("." + ".".join(p), m) for m, p in exc.conflicts]
+            fields = [(ssa.format_path(p), m) for m, p in exc.conflicts]
             text = "\n".join(f'- conflict with "{m}": {f}' for f, m in fields)
             raise _error(409, "Conflict", f"Apply failed with {len(fields)} conflict"
                          f"{'s' if len(fields) > 1 else ''}: " + (
@@ -522,17 +523,17 @@ class ApiServer(KubernetesScaffold):
         return body
 
     @staticmethod
-    def _defaulting(applied, schema_doc):
+    def _defaulting(applied, schema_doc, shape=None):
         """Schema defaults for the values of the fields an apply configuration sets (a default inside
         a list it sets is no conflict); fields it does not set, such as a defaulted status, are not
         part of the configuration, so they are never compared, as in kube-apiserver."""
         if not schema_doc:
             return None
-        wanted = set(ssa.leaves(applied))
+        wanted = set(ssa.leaves(applied, shape))
 
         def normalize(obj):
             schema.apply_defaults(obj, schema_doc)
-            for path in set(ssa.leaves(obj)) - wanted:
+            for path in set(ssa.leaves(obj, shape)) - wanted:
                 if not any(path[:len(w)] == w for w in wanted):
                     ssa._delete(obj, path)
         return normalize
@@ -612,7 +613,7 @@ class ApiServer(KubernetesScaffold):
         if generation and old is not None and _spec_part(old) != _spec_part(new):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
         if not apply:
-            ssa.record_update(old, new, manager, res.api_version, subresource=sub or "")
+            ssa.record_update(old, new, manager, res.api_version, subresource=sub or "", shape=self.catalog.shape(res))
         if old is not None and _comparable(old) == _comparable(new):
             return old  # a no-op write: nothing stored, resourceVersion unchanged
         meta["resourceVersion"] = self._next_rv()
