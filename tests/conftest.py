@@ -168,23 +168,17 @@ def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags
     return result
 
 
-def seed_istio(cluster, version="1.30.3", ready=True):
-    """Istio's ambient profile as istioctl leaves it: istiod, ztunnel, istio-cni (ready, or never)."""
-    cluster.seed_namespace("istio-system")
-    if not ready:
-        for kind, name in (("Deployment", "istiod"), ("DaemonSet", "ztunnel"), ("DaemonSet", "istio-cni-node")):
-            cluster.set_readiness(kind, "istio-system", name, None)
-    cluster.put({"apiVersion": "apps/v1", "kind": "Deployment",
-                 "metadata": {"name": "istiod", "namespace": "istio-system",
-                              "labels": {"app": "istiod", "istio.io/rev": "default",
-                                         "operator.istio.io/version": version}},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod"}},
-                          "template": {"metadata": {"labels": {"app": "istiod"}}, "spec": {"containers": [
-                              {"name": "discovery", "image": f"docker.io/istio/pilot:{version}",
-                               "env": [{"name": "PILOT_ENABLE_AMBIENT", "value": "true"}]}]}}}})
-    for name, label in (("ztunnel", {"app": "ztunnel"}), ("istio-cni-node", {"k8s-app": "istio-cni-node"})):
-        cluster.put({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                     "metadata": {"name": name, "namespace": "istio-system",
-                                  "labels": dict(label, **{"operator.istio.io/version": version})},
-                     "spec": {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label},
-                              "spec": {"containers": [{"name": name, "image": f"istio/{name}:{version}"}]}}}})
+def seed_istio(cluster, version="1.30.3", ready=True, revision="default", installer="istioctl"):
+    """Istio's ambient profile as an install leaves it: istiod, ztunnel and istio-cni (ready, or never),
+    built from Istio's rendered files (tests/data/istio-1.30.3/rendered/*.golden.yaml) with the labels
+    istioctl adds (installer="istioctl") or the charts' labels only (installer="helm")."""
+    from fake_istioctl import rendered
+
+    build = {"istioctl": rendered.istioctl_install, "helm": rendered.helm_install}[installer]
+    objects = build("ambient", version, "" if revision == "default" else revision)
+    cluster.seed_namespace(rendered.NAMESPACE)
+    for obj in objects:
+        if not ready and obj["kind"] in ("Deployment", "DaemonSet"):
+            cluster.set_readiness(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"], None)
+        cluster.put(obj)
+    return objects

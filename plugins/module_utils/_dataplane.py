@@ -8,12 +8,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import daemonset_health, read_lists
+from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import ISTIO_READS, daemonset_health, read_lists
 
-READS = {
-    "ztunnel": ("apps/v1", "DaemonSet", "app=ztunnel", True),
-    "istio-cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node", True),
-}
+# the same lookups as every other reader of Istio's state (labels of Istio's charts, see _istio_state)
+READS = dict((name, ISTIO_READS[name]) for name in ("ztunnel", "istio-cni"))
 
 
 def dataplane_problems(api, concurrency=8):

@@ -24,16 +24,34 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import (
     container_env,
     daemonset_health,
     deployment_health,
-    image_tag,
     read_lists,
+    revision_of,
+    version_of,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import install_arguments
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import wait_for
 
 CONFIG_ANNOTATION = "ambient.mesh/install-config"
 PROFILE = "ambient"
-READS = dict(ISTIO_READS, tags=("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "istio.io/tag",
-                                True))
+TAG = "istio.io/tag"
+READS = dict(ISTIO_READS, tags=("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", TAG, True))
+# What `istioctl uninstall --revision R` deletes (Istio 1.30.3 operator/cmd/mesh/uninstall.go runUninstall ->
+# operator/pkg/uninstall/prune.go GetPrunedResources): every object labelled istio.io/rev=R and
+# install.operator.istio.io/owning-resource-namespace=<the IstioOperator's namespace: istio-system from
+# manifests/profiles/default.yaml, as no file is passed> whose operator.istio.io/component is one of these.
+# istioctl install labels ztunnel and istio-cni with the revision of the *last* install
+# (operator/pkg/install/install.go getOwnerLabels).
+COMPONENT_LABEL = "operator.istio.io/component"
+OWNER_NAMESPACE_LABEL = "install.operator.istio.io/owning-resource-namespace"
+PRUNED_COMPONENTS = ("Pilot", "IngressGateways", "EgressGateways", "Cni", "Ztunnel")
+ISTIO_NAMESPACE = "istio-system"
+
+
+def pruned_by_revision_uninstall(obj, revision):
+    """Whether `istioctl uninstall --revision <revision>` deletes this object (see PRUNED_COMPONENTS)."""
+    lbl = labels_of(obj)
+    return (lbl.get(REVISION) == revision and lbl.get(OWNER_NAMESPACE_LABEL) == ISTIO_NAMESPACE
+            and lbl.get(COMPONENT_LABEL) in PRUNED_COMPONENTS)
 
 
 def read_install(api, concurrency=8):
@@ -41,17 +59,20 @@ def read_install(api, concurrency=8):
     raw = read_lists(api, READS, concurrency)
     revisions = {}
     for dep in raw["istiod"]:
-        lbl = labels_of(dep)
-        revisions[lbl.get(REVISION, "default")] = {
+        revisions[revision_of(dep)] = {
             "name": dep["metadata"]["name"], "namespace": dep["metadata"]["namespace"],
-            "version": lbl.get("operator.istio.io/version") or image_tag(dep),
+            "version": version_of(dep),
             "ambient": str(container_env(dep, "PILOT_ENABLE_AMBIENT")).lower() == "true",
             "config": ((dep["metadata"].get("annotations") or {}).get(CONFIG_ANNOTATION)),
             "health": deployment_health(dep),
         }
-    tags = dict((labels_of(h)["istio.io/tag"], labels_of(h).get(REVISION)) for h in raw["tags"])
+    tags = dict((labels_of(h)[TAG], labels_of(h).get(REVISION)) for h in raw["tags"])
+    # the shared data plane, with the labels that decide what a revision's uninstall deletes
+    dataplane = [{"component": name, "ref": "%s %s/%s" % (name, d["metadata"]["namespace"], d["metadata"]["name"]),
+                  "revision": revision_of(d), "metadata": {"labels": labels_of(d)}}
+                 for name in ("ztunnel", "istio-cni") for d in raw[name]]
     return {"revisions": revisions, "ztunnel": [daemonset_health(d) for d in raw["ztunnel"]],
-            "istio-cni": [daemonset_health(d) for d in raw["istio-cni"]], "tags": tags}
+            "istio-cni": [daemonset_health(d) for d in raw["istio-cni"]], "tags": tags, "dataplane": dataplane}
 
 
 def config_digest(revision, set_values, values_files):
@@ -186,6 +207,7 @@ def ensure_present(api, istioctl, params, check_mode):
         istioctl.install(install_args)
     if tag_change:
         istioctl.tag_set(tag, revision)
+        check_tag(api, tag, revision)
     if action or params["wait"]:
         live = wait_ready(api, revision, params["wait_timeout"], params["concurrency"]) if params["wait"] \
             else read_install(api, params["concurrency"])
@@ -197,6 +219,20 @@ def ensure_present(api, istioctl, params, check_mode):
                       namespace=current["namespace"])
         result["components"] = components_summary(live, revision)
     return result
+
+
+def check_tag(api, tag, revision):
+    """Read the tag's webhooks back: istioctl tag set can end without moving the tag (Istio 1.30.3
+    istioctl/pkg/tag/tag.go setTag: a webhook conflict it is not told to skip returns without applying)."""
+    hooks = api.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", label_selector="%s=%s" % (TAG, tag))
+    wrong = ["%s (istio.io/rev=%s)" % (h["metadata"]["name"], labels_of(h).get(REVISION)) for h in hooks
+             if labels_of(h).get(REVISION) != revision]
+    if not hooks or wrong:
+        raise AmbientMeshError(
+            "istioctl tag set %s --revision %s finished, but the tag does not point at revision %s: %s; look at "
+            "istioctl's output (stdout, stderr) and the MutatingWebhookConfigurations labelled %s=%s, then run again"
+            % (tag, revision, revision, ", ".join(wrong) if wrong else "no MutatingWebhookConfiguration is labelled "
+               "%s=%s" % (TAG, tag), TAG, tag), tag=tag, revision=revision, webhooks=wrong)
 
 
 def components_summary(live, revision):
@@ -228,15 +264,31 @@ def ensure_absent(api, istioctl, params, check_mode):
             "refusing to uninstall Istio while it still serves: %s; unenroll them first (remove "
             "istio.io/use-waypoint, delete the waypoints, remove istio.io/dataplane-mode) or set force: true"
             % ", ".join(stranded), enrolled=stranded)
+    pruned = [d["ref"] for d in before["dataplane"] if purge or pruned_by_revision_uninstall(d, revision)]
+    if not purge:
+        refuse_dataplane_loss(before, revision, pruned)
     result["reason"] = "uninstall %s" % ("everything (purge)" if purge else "revision %s" % revision)
     if check_mode:
         return result
     istioctl.uninstall(revision=revision, purge=purge)
     if params["wait"]:
-        # istioctl removes ztunnel and istio-cni with the last revision; their pods take a while
-        data_plane = purge or not (set(before["revisions"]) - set([revision]))
-        wait_removed(api, None if purge else revision, data_plane, params["wait_timeout"], params["concurrency"])
+        # istioctl deletes ztunnel and istio-cni when they carry the revision; their pods take a while
+        wait_removed(api, None if purge else revision, bool(pruned), params["wait_timeout"], params["concurrency"])
     return result
+
+
+def refuse_dataplane_loss(live, revision, pruned):
+    """Refuse a revision's uninstall that would delete ztunnel or istio-cni while another istiod stays."""
+    survivors = sorted(set(live["revisions"]) - set([revision]))
+    if not pruned or not survivors:
+        return
+    raise AmbientMeshError(
+        "refusing to uninstall revision %s: `istioctl uninstall --revision %s` would also delete %s, which carry "
+        "istio.io/rev=%s from the last install, while istiod of revision %s stays: every ambient pod would lose its "
+        "data plane. First install again a revision that stays (state: present, revision: %s, the same version and "
+        "settings) so that ztunnel and istio-cni move to it, then uninstall revision %s; or remove Istio entirely with "
+        "purge: true" % (revision, revision, " and ".join(pruned), revision, ", ".join(survivors), survivors[-1],
+                         revision), dataplane=pruned, surviving_revisions=survivors)
 
 
 def still_there(live, revision, data_plane):

@@ -11,12 +11,23 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import R
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state
 
-# name -> (apiVersion, kind, label selector, required)
+# name -> (apiVersion, kind, label selector, required). The labels are those Istio's charts put on
+# the workload itself (not on its pod template), so an install by istioctl and one by Helm are both
+# found (Istio 1.30.3):
+# - istiod: `app: istiod` (manifests/charts/istio-control/istio-discovery/templates/deployment.yaml);
+# - ztunnel: `app.kubernetes.io/name: ztunnel` (manifests/charts/ztunnel/templates/daemonset.yaml,
+#   since 1.24); `app: ztunnel` is only on the pod template and the selector;
+# - istio-cni: `k8s-app: istio-cni-node` (manifests/charts/istio-cni/templates/daemonset.yaml).
 ISTIO_READS = {
     "istiod": ("apps/v1", "Deployment", "app=istiod", True),
-    "ztunnel": ("apps/v1", "DaemonSet", "app=ztunnel", True),
+    "ztunnel": ("apps/v1", "DaemonSet", "app.kubernetes.io/name=ztunnel", True),
     "istio-cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node", True),
 }
+# istioctl's owner label (operator/pkg/manifest/name.go OperatorVersionLabel); Helm does not set it.
+VERSION_LABEL = "operator.istio.io/version"
+# Image variants Istio publishes: the tag is "<version>-<variant>" (operator/pkg/apis/values_types.proto
+# `variant`, manifests/helm-profiles/ambient.yaml sets global.variant: distroless).
+IMAGE_VARIANTS = ("distroless", "debug")
 
 
 def read_lists(api, reads, concurrency=8):
@@ -41,12 +52,30 @@ def container_env(deployment, name):
     return None
 
 
-def image_tag(deployment):
-    for container in ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-        image = container.get("image") or ""
+def image_tag(workload):
+    """The version in the tag of the workload's first tagged image, without an image variant suffix
+    ("1.30.3-distroless" -> "1.30.3") and without a digest."""
+    for container in ((workload.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+        image = (container.get("image") or "").split("@", 1)[0]
         if ":" in image.rsplit("/", 1)[-1]:
-            return image.rsplit(":", 1)[1]
+            tag = image.rsplit(":", 1)[1]
+            for variant in IMAGE_VARIANTS:
+                if tag.endswith("-" + variant):
+                    return tag[:-len(variant) - 1]
+            return tag
     return None
+
+
+def version_of(workload):
+    """istioctl's version label, else the image tag (an install by Helm has no such label)."""
+    return labels_of(workload).get(VERSION_LABEL) or image_tag(workload)
+
+
+def revision_of(workload):
+    """The Istio revision a workload belongs to. istioctl labels everything with istio.io/rev; the
+    ztunnel chart puts a revision in an istio.io/rev annotation only (templates/daemonset.yaml)."""
+    annotations = (workload.get("metadata") or {}).get("annotations") or {}
+    return labels_of(workload).get(REVISION) or annotations.get(REVISION) or "default"
 
 
 def deployment_health(dep):
@@ -72,9 +101,8 @@ def istio_summary(raw):
         return {"installed": False, "version": None, "revisions": [], "profile": None, "components": {}}
     revisions, versions, ambient = [], [], False
     for dep in istiods:
-        lbl = labels_of(dep)
-        revisions.append(lbl.get(REVISION, "default"))
-        version = lbl.get("operator.istio.io/version") or image_tag(dep)
+        revisions.append(revision_of(dep))
+        version = version_of(dep)
         if version:
             versions.append(version)
         ambient = ambient or str(container_env(dep, "PILOT_ENABLE_AMBIENT")).lower() == "true"

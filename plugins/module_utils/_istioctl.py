@@ -146,7 +146,9 @@ class Istioctl(object):
         return self._run(args)
 
     def tag_set(self, tag, revision):
-        return self._run(["tag", "set", tag, "--revision", revision, "--overwrite"])
+        """Without -y, istioctl asks when its webhook check finds a conflict and, with no answer, exits 0
+        without moving the tag (Istio 1.30.3 istioctl/pkg/tag/tag.go setTag); the caller reads the tag back."""
+        return self._run(["tag", "set", tag, "--revision", revision, "--overwrite", "-y"])
 
 
 @contextlib.contextmanager

@@ -21,7 +21,9 @@ def deployment(ns, name):
 
 
 def labels(cluster, name):
-    return cluster.get("v1", "Namespace", name)["metadata"].get("labels") or {}
+    """The namespace's labels, without the one the API server sets on every namespace."""
+    found = cluster.get("v1", "Namespace", name)["metadata"].get("labels") or {}
+    return {k: v for k, v in found.items() if k != "kubernetes.io/metadata.name"}
 
 
 def restarted_at(cluster, ns, name, kind="Deployment"):

@@ -57,7 +57,7 @@ def test_upgrade_from_one_version_to_another(cluster, playbook, istioctl):
     assert run["changed"] and run["action"] == "upgrade"
     deps, ds = installed(cluster)
     assert deps["istiod"]["metadata"]["labels"]["operator.istio.io/version"] == "1.30.3"
-    assert ds["ztunnel"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.30.3")
+    assert ds["ztunnel"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.30.3-distroless")
 
 
 def test_revision_side_by_side_and_tag_move(cluster, playbook, istioctl):
@@ -180,7 +180,8 @@ def test_uninstall_returns_only_when_istiod_ztunnel_and_istio_cni_are_gone(clust
     assert gone["changed"] is True
     assert installed(cluster) == ({}, {})  # gone when the module returns, not some time later
     foreground = [e["name"] for e in cluster.writes(mark) if e["verb"] == "delete"
-                  and e["params"].get("propagationPolicy") == "Foreground"]
+                  and e["params"].get("propagationPolicy") == "Foreground"
+                  and e["resource"] in ("deployments.apps", "daemonsets.apps")]
     assert sorted(foreground) == ["istio-cni-node", "istiod", "ztunnel"]
 
 
