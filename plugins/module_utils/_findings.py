@@ -97,6 +97,15 @@ def route_service_parents(route):
     return out
 
 
+# What istiod writes in an HTTPRoute's ResolvedWaypoints condition, which is always True: only the
+# message tells (Istio 1.30.3 pilot/pkg/config/kube/gateway/conditions.go:177 and :272-274). It checks
+# the use-waypoint label only, not that the waypoint exists.
+RESOLVED_WAYPOINTS_OK = "All waypoints resolved"
+RESOLVED_WAYPOINTS_MISSING_LABEL = ("istio.io/use-waypoint label missing from parent and parent namespace; "
+                                    "in ambient mode, route will not be respected")
+RESOLVED_WAYPOINTS_NO_PARENT = "parent not found"
+
+
 def find_misconfigurations(snapshot):
     findings = []
     findings += _sidecar_and_ambient(snapshot)
@@ -104,7 +113,37 @@ def find_misconfigurations(snapshot):
     findings += _vs_splits_without_waypoint(snapshot)
     findings += _routes_without_waypoint(snapshot)
     findings += _vs_and_route_on_same_service(snapshot)
+    findings += _vs_ignored_at_waypoint(snapshot)
     return findings
+
+
+def creation_order(obj):
+    """How a waypoint orders the routes it merges for one host: oldest first, then by name."""
+    meta = obj.get("metadata") or {}
+    return (meta.get("creationTimestamp") or "", meta.get("namespace") or "", meta.get("name") or "")
+
+
+def _catch_all(obj):
+    """True when the object routes every request of the host: a rule without matches (or a path / match
+    that takes everything, which is what a rule without matches becomes)."""
+    if obj.get("kind") == "HTTPRoute":
+        rules = (obj.get("spec") or {}).get("rules") or []
+        return any(not r.get("matches") or any(m in ({}, {"path": {"type": "PathPrefix", "value": "/"}})
+                                                for m in r["matches"]) for r in rules)
+    return any(not r.get("match") for r in (obj.get("spec") or {}).get("http") or [])
+
+
+def _served_keys(vs, snapshot):
+    """(Service key, waypoint Gateway) of each host of a mesh VirtualService that a waypoint serves."""
+    out = []
+    for host in (vs.get("spec") or {}).get("hosts") or []:
+        key = service_for_host(host, vs["metadata"]["namespace"], snapshot)
+        if key is None:
+            continue
+        gateway = snapshot.serving_waypoint(snapshot.services[key])
+        if gateway is not None:
+            out.append((key, gateway))
+    return out
 
 
 def _sidecar_and_ambient(snapshot):
@@ -191,9 +230,13 @@ def _routes_without_waypoint(snapshot):
         for key in route_service_parents(route):
             service = snapshot.services.get(key)
             message = _resolved_waypoints_message(route, key)
+            # ResolvedWaypoints is always True; istiod's message says when the label is missing (then
+            # the route is not respected), but "All waypoints resolved" does not prove a waypoint exists
             no_waypoint = service is None or snapshot.serving_waypoint(service) is None
-            if message and "no waypoint" in message.lower():
+            if message == RESOLVED_WAYPOINTS_MISSING_LABEL:
                 no_waypoint = True
+            if message == RESOLVED_WAYPOINTS_OK:
+                message = None
             if no_waypoint:
                 out.append(_finding(
                     "HTTPROUTE_WITHOUT_WAYPOINT", "error", route,
@@ -207,6 +250,9 @@ def _routes_without_waypoint(snapshot):
 
 
 def _vs_and_route_on_same_service(snapshot):
+    """At a waypoint, HTTPRoutes become internal VirtualServices and every route for a host is merged in
+    creation order, so the oldest object's catch-all shadows all that come after it (Istio 1.30.3
+    pilot/pkg/networking/core/listener_waypoint.go). Nothing rejects or warns about the mix."""
     routed = {}
     for route in snapshot.httproutes:
         for key in route_service_parents(route):
@@ -218,13 +264,56 @@ def _vs_and_route_on_same_service(snapshot):
         ns = vs["metadata"]["namespace"]
         for host in (vs.get("spec") or {}).get("hosts") or []:
             key = service_for_host(host, ns, snapshot)
-            if key is None or key not in routed:
-                continue
-            names = ", ".join("%s/%s" % (r["metadata"]["namespace"], r["metadata"]["name"]) for r in routed[key])
+            if key is None or key not in routed or any(
+                    ns not in (key[0], g["metadata"]["namespace"]) for k, g in _served_keys(vs, snapshot) if k == key):
+                continue  # a waypoint ignores it anyway (VS_IN_THIRD_NAMESPACE)
+            ordered = sorted(routed[key] + [vs], key=creation_order)
+            names = ", ".join("%s (created %s)" % (object_ref(o), o["metadata"].get("creationTimestamp") or "?")
+                              for o in ordered)
+            first = ordered[0]
+            shadow = ("the oldest, %s, has a catch-all rule, so the rules of %s never apply"
+                      % (object_ref(first), ", ".join(object_ref(o) for o in ordered[1:]))
+                      if _catch_all(first) else "a catch-all rule in one shadows every rule after it")
             out.append(_finding(
                 "VS_AND_HTTPROUTE_SAME_SERVICE", "error", vs,
-                "VirtualService %s/%s and HTTPRoute %s both route Service %s/%s; Istio does not support mixing "
-                "them for one Service and the result is undefined" % (ns, vs["metadata"]["name"], names, key[0], key[1]),
+                "VirtualService %s/%s and HTTPRoute(s) route Service %s/%s; the waypoint merges them in creation "
+                "order: %s; %s" % (ns, vs["metadata"]["name"], key[0], key[1], names, shadow),
                 "keep one: move the VirtualService's rules into the HTTPRoute (faults excepted), or remove "
-                "the HTTPRoute"))
+                "the HTTPRoute and recreate the VirtualService"))
+    return out
+
+
+def _vs_ignored_at_waypoint(snapshot):
+    """What a waypoint drops from a VirtualService (Istio 1.30.3 pilot/pkg/networking/core/listener_waypoint.go):
+    VirtualServices outside the Service's and the waypoint's namespaces (getVirtualServiceForWaypoint), and
+    matches using sourceLabels (waypointInboundRoute)."""
+    out = []
+    for vs in snapshot.virtualservices:
+        if not vs_applies_to_mesh(vs):
+            continue
+        ns, name = vs["metadata"]["namespace"], vs["metadata"]["name"]
+        served = _served_keys(vs, snapshot)
+        for key, gateway in served:
+            wp_ns = gateway["metadata"]["namespace"]
+            if ns not in (key[0], wp_ns):
+                out.append(_finding(
+                    "VS_IN_THIRD_NAMESPACE", "error", vs,
+                    "VirtualService %s/%s routes Service %s/%s, whose waypoint %s/%s takes VirtualServices only from "
+                    "namespaces %s: the waypoint ignores this one"
+                    % (ns, name, key[0], key[1], wp_ns, gateway["metadata"]["name"],
+                       " and ".join(sorted(set([key[0], wp_ns])))),
+                    "move VirtualService %s to namespace %s" % (name, key[0])))
+        if not served:
+            continue
+        dropped = []
+        for index, route in enumerate((vs.get("spec") or {}).get("http") or []):
+            for m_index, match in enumerate(route.get("match") or []):
+                if match.get("sourceLabels"):
+                    dropped.append("http[%d].match[%d]" % (index, m_index))
+        if dropped:
+            out.append(_finding(
+                "VS_SOURCE_LABELS_AT_WAYPOINT", "warning", vs,
+                "VirtualService %s/%s matches on sourceLabels (%s) for a Service a waypoint serves; waypoints drop "
+                "those matches, so they never apply" % (ns, name, ", ".join(dropped)),
+                "match on what the waypoint sees of the request (headers, uri) instead of sourceLabels"))
     return out

@@ -19,8 +19,13 @@ description:
   - Each finding has a code, the object, a message and a one-line fix. Codes are
     C(VS_SPLIT_WITHOUT_WAYPOINT) (a VirtualService weighted or subset split in an ambient namespace
     whose Service no waypoint serves, the split that silently comes out 50/50),
-    C(HTTPROUTE_WITHOUT_WAYPOINT), C(SIDECAR_AND_AMBIENT), C(WAYPOINT_NOT_FOUND),
-    C(WAYPOINT_WRONG_TYPE) and C(VS_AND_HTTPROUTE_SAME_SERVICE).
+    C(HTTPROUTE_WITHOUT_WAYPOINT) (istiod's C(ResolvedWaypoints) condition is always True, its message
+    is read), C(SIDECAR_AND_AMBIENT), C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE),
+    C(VS_AND_HTTPROUTE_SAME_SERVICE) (a waypoint merges all routes for a host in creation order, so the
+    oldest object's catch-all shadows the newer ones; the message lists them oldest first),
+    C(VS_IN_THIRD_NAMESPACE) (a VirtualService for a waypoint-served Service outside the Service's and
+    the waypoint's namespaces, which the waypoint ignores) and C(VS_SOURCE_LABELS_AT_WAYPOINT) (matches
+    on C(sourceLabels), which a waypoint drops).
   - Everything is taken from the API server; no istioctl is needed.
 author:
   - ambient.mesh maintainers (@ambient-mesh)
@@ -103,7 +108,9 @@ waypoints:
 routes:
   description:
     - HTTPRoutes whose parent is a Service - C(name), C(namespace), C(services), C(parents) (per parent
-      Accepted, ResolvedRefs and istiod's ResolvedWaypoints message) and C(backends) with their weights.
+      Accepted, ResolvedRefs and istiod's ResolvedWaypoints message - that condition is always True; its
+      message says C(All waypoints resolved) or that the use-waypoint label is missing) and C(backends)
+      with their weights.
   returned: always
   type: list
   elements: dict
@@ -119,7 +126,11 @@ fault_injections:
   sample: [{"name": "httpbin-faults", "namespace": "httpbin", "hosts": ["httpbin"], "route": 0,
             "delay": {"fixed_delay": "3s", "percentage": 100}, "abort": null}]
 findings:
-  description: Known ambient misconfigurations, each with code, severity, object, message and fix.
+  description:
+    - Known ambient misconfigurations, each with code, severity, object, message and fix.
+    - Codes - C(VS_SPLIT_WITHOUT_WAYPOINT), C(HTTPROUTE_WITHOUT_WAYPOINT), C(SIDECAR_AND_AMBIENT),
+      C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE), C(VS_AND_HTTPROUTE_SAME_SERVICE),
+      C(VS_IN_THIRD_NAMESPACE), C(VS_SOURCE_LABELS_AT_WAYPOINT).
   returned: always
   type: list
   elements: dict

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
     ("ambient.mesh.istio_install", ["istioctl_path", "precheck", "purge", "kubeconfig", "tag", "EXAMPLES",
                                     "RETURN VALUES", "istioctl_calls"]),
     ("ambient.mesh.mesh_info", ["fail_on_findings", "kubeconfig", "VS_SPLIT_WITHOUT_WAYPOINT", "EXAMPLES",
-                                "RETURN VALUES", "findings"]),
+                                "RETURN VALUES", "findings", "VS_IN_THIRD_NAMESPACE", "VS_SOURCE_LABELS_AT_WAYPOINT",
+                                "creation order"]),
 ])
 def test_ansible_doc_renders(module, must_show):
     binary = pathlib.Path(sys.executable).parent / "ansible-doc"

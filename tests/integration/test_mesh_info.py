@@ -1,5 +1,7 @@
 """mesh_info through ansible-playbook: each finding built in the test cluster, and a clean lab."""
 
+import time
+
 import pytest
 
 from builders import (
@@ -20,6 +22,12 @@ pytestmark = pytest.mark.integration
 def mesh(cluster):
     cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
     return cluster
+
+
+def source_labels_virtualservice():
+    vs = split_virtualservice()
+    vs["spec"]["http"][0]["match"] = [{"sourceLabels": {"app": "curl"}}]
+    return vs
 
 
 def build(cluster, objects):
@@ -74,6 +82,11 @@ def test_unhealthy_install_is_reported(mesh, playbook):
      "WAYPOINT_WRONG_TYPE", "Service hello/helloworld"),
     ([ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
       split_route(), split_virtualservice()], "VS_AND_HTTPROUTE_SAME_SERVICE", "VirtualService hello/helloworld"),
+    ([ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"), namespace("ops"),
+      split_virtualservice(ns="ops", host="helloworld.hello.svc.cluster.local")],
+     "VS_IN_THIRD_NAMESPACE", "VirtualService ops/helloworld.hello.svc.cluster.local"),
+    ([ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
+      source_labels_virtualservice()], "VS_SOURCE_LABELS_AT_WAYPOINT", "VirtualService hello/helloworld"),
 ])
 def test_each_finding_is_reported(mesh, playbook, objects, code, obj):
     build(mesh, objects)
@@ -111,3 +124,18 @@ def test_fail_on_findings_error_lets_warnings_pass_and_warning_does_not(mesh, pl
     failed = playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "warning"},
                           fails=["1 finding(s) at or above warning", "namespace legacy has both"])
     assert [f["code"] for f in failed["findings"]] == ["SIDECAR_AND_AMBIENT"]
+
+
+def test_vs_and_httproute_finding_lists_them_oldest_first(mesh, playbook):
+    build(mesh, [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld")])
+    mesh.put(split_virtualservice())
+    vs_created = mesh.get("networking.istio.io/v1", "VirtualService", "helloworld", "hello")["metadata"]["creationTimestamp"]
+    while mesh.put(split_route())["metadata"]["creationTimestamp"] == vs_created:  # a later second than the VS
+        mesh.delete("gateway.networking.k8s.io/v1", "HTTPRoute", "helloworld", "hello")
+        time.sleep(0.2)
+    [finding] = playbook.run("ambient.mesh.mesh_info")["findings"]
+    assert finding["code"] == "VS_AND_HTTPROUTE_SAME_SERVICE"
+    message = finding["message"]
+    assert message.index("VirtualService hello/helloworld (created") < message.index("HTTPRoute hello/helloworld (created")
+    assert ("the oldest, VirtualService hello/helloworld, has a catch-all rule, so the rules of HTTPRoute "
+            "hello/helloworld never apply") in message

@@ -72,16 +72,91 @@ def test_each_finding(objects, expected):
     assert codes(objects) == sorted(expected)
 
 
-def test_istiod_resolved_waypoints_message_is_read():
-    route = split_route()
+# What istiod 1.30.3 writes in ResolvedWaypoints, always with status True
+# (pilot/pkg/config/kube/gateway/conditions.go:177 and :272-274)
+ALL_RESOLVED = "All waypoints resolved"
+MISSING_LABEL = ("istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will "
+                 "not be respected")
+
+
+def with_resolved_waypoints(route, message):
     route["status"] = {"parents": [{"parentRef": {"name": "helloworld", "kind": "Service", "group": ""},
                                     "controllerName": "istio.io/gateway-controller",
                                     "conditions": [{"type": "ResolvedWaypoints", "status": "True",
-                                                    "message": "bound to default/waypoint; no waypoint found"}]}]}
-    objects = [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"), route]
+                                                    "reason": "ResolvedWaypoints", "message": message}]}]}
+    return route
+
+
+def test_istiods_missing_label_message_is_a_route_without_waypoint():
+    route = with_resolved_waypoints(split_route(), MISSING_LABEL)
+    objects = [ambient_namespace("hello"), service("hello", "helloworld"), route]
     found = find_misconfigurations(snapshot(objects))
     assert [f["code"] for f in found] == ["HTTPROUTE_WITHOUT_WAYPOINT"]
-    assert "istiod: bound to default/waypoint; no waypoint found" in found[0]["message"]
+    assert "(istiod: %s)" % MISSING_LABEL in found[0]["message"]
+
+
+def test_all_waypoints_resolved_does_not_prove_a_waypoint_exists():
+    # istiod checks the label only: the waypoint it names may not exist
+    route = with_resolved_waypoints(split_route(), ALL_RESOLVED)
+    objects = [ambient_namespace("hello", waypoint="waypoint"), service("hello", "helloworld"), route]
+    found = {f["code"]: f for f in find_misconfigurations(snapshot(objects))}
+    assert sorted(found) == ["HTTPROUTE_WITHOUT_WAYPOINT", "WAYPOINT_NOT_FOUND"]
+    assert "istiod:" not in found["HTTPROUTE_WITHOUT_WAYPOINT"]["message"]
+
+
+def created(obj, stamp):
+    obj["metadata"]["creationTimestamp"] = stamp
+    return obj
+
+
+@pytest.mark.parametrize("route_stamp, vs_stamp, order, shadowed", [
+    ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", ["HTTPRoute hello/helloworld", "VirtualService hello/helloworld"],
+     "the oldest, HTTPRoute hello/helloworld, has a catch-all rule, so the rules of VirtualService hello/helloworld never apply"),
+    ("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", ["VirtualService hello/helloworld", "HTTPRoute hello/helloworld"],
+     "the oldest, VirtualService hello/helloworld, has a catch-all rule, so the rules of HTTPRoute hello/helloworld never apply"),
+    # same second: then by name
+    ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", ["HTTPRoute hello/a-route", "VirtualService hello/helloworld"], None),
+])
+def test_vs_and_httproute_are_reported_in_creation_order(route_stamp, vs_stamp, order, shadowed):
+    route = created(split_route(name="a-route" if shadowed is None else None), route_stamp)
+    objects = [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
+               route, created(split_virtualservice(), vs_stamp)]
+    [finding] = find_misconfigurations(snapshot(objects))
+    assert finding["code"] == "VS_AND_HTTPROUTE_SAME_SERVICE"
+    positions = [finding["message"].index(ref + " (created") for ref in order]
+    assert positions == sorted(positions)
+    assert "merges them in creation order" in finding["message"]
+    if shadowed:
+        assert shadowed in finding["message"]
+
+
+def test_what_a_waypoint_ignores_in_a_virtualservice():
+    elsewhere = split_virtualservice(ns="ops", host="helloworld.hello.svc.cluster.local", name="hello-split")
+    by_labels = split_virtualservice()
+    by_labels["spec"]["http"].insert(0, {"match": [{"sourceLabels": {"app": "curl"}}, {"headers": {"x": {"exact": "1"}}}],
+                                         "route": [{"destination": {"host": "helloworld"}}]})
+    objects = [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
+               namespace("ops"), elsewhere, by_labels]
+    found = {f["code"]: f for f in find_misconfigurations(snapshot(objects))}
+    assert sorted(found) == ["VS_IN_THIRD_NAMESPACE", "VS_SOURCE_LABELS_AT_WAYPOINT"]
+    assert found["VS_IN_THIRD_NAMESPACE"]["object"] == "VirtualService ops/hello-split"
+    assert found["VS_IN_THIRD_NAMESPACE"]["fix"] == "move VirtualService hello-split to namespace hello"
+    assert "http[0].match[0]" in found["VS_SOURCE_LABELS_AT_WAYPOINT"]["message"]
+    assert "http[0].match[1]" not in found["VS_SOURCE_LABELS_AT_WAYPOINT"]["message"]
+
+
+@pytest.mark.parametrize("objects", [
+    # in the waypoint's own namespace: honoured
+    [ambient_namespace("hello", waypoint="shared", **{"istio.io/use-waypoint-namespace": "mesh"}), namespace("mesh"),
+     waypoint("mesh", "shared"), service("hello", "helloworld"),
+     split_virtualservice(ns="mesh", host="helloworld.hello.svc.cluster.local")],
+    # no waypoint: sidecars may still use sourceLabels; the ambient findings do not judge it
+    [namespace("hello"), service("hello", "helloworld"),
+     dict(split_virtualservice(), spec={"hosts": ["helloworld"], "http": [
+         {"match": [{"sourceLabels": {"app": "curl"}}], "route": [{"destination": {"host": "helloworld"}}]}]})],
+])
+def test_virtualservices_a_waypoint_honours_are_not_reported(objects):
+    assert codes(objects) == []
 
 
 def test_every_finding_says_what_to_do():
