@@ -13,15 +13,25 @@ short_description: Deploy Istio ambient waypoints, bind them, and prove the bind
 version_added: 0.1.0
 description:
   - Applies, by server-side apply, the Gateway that C(istioctl waypoint apply) makes (class
-    C(istio-waypoint), listener C(mesh) on 15008 with protocol HBONE, C(istio.io/waypoint-for) when
-    it is not C(service), C(istio.io/rev) when a revision is given), many waypoints in one call.
+    C(istio-waypoint), listener C(mesh) on 15008 with protocol HBONE, C(istio.io/waypoint-for) always,
+    C(service) included, as C(istioctl waypoint apply --for) writes it, C(istio.io/rev) when a revision
+    is given), many waypoints in one call. A C(istio.io/waypoint-for) set by another field manager is a
+    conflict (see O(force_conflicts)), not a silent UnsupportedTrafficType later.
+  - Refuses, before any change, a waypoint that no running istiod would program. istiod programs only
+    Gateways of its own revision or tags; a Gateway without C(istio.io/rev) takes its namespace's
+    C(istio.io/rev), else the default revision. Revisions are read from the istiod Deployments'
+    C(istio.io/rev) labels, tags from the C(istio-revision-tag-<tag>) MutatingWebhookConfigurations and
+    C(istiod-revision-tag-<tag>) Services labelled C(istio.io/tag), the default revision from the
+    C(istiod-default-validator) webhook.
   - Binds namespaces and Services to them with C(istio.io/use-waypoint) (and
     C(istio.io/use-waypoint-namespace) across namespaces). Rebinding something bound to another
     waypoint needs O(overwrite=true) and is never a silent skip (C(istioctl waypoint apply
     --enroll-namespace) only warns).
   - Waits for C(Programmed=True) on each Gateway and C(istio.io/WaypointBound=True) on every bound
     Service; a failure reports istiod's reason (WaypointIsNotReady, AttachmentDenied,
-    UnsupportedTrafficType, ...) with a fix.
+    UnsupportedTrafficType, ...) with a fix. ExternalName Services and the Services of waypoints and
+    east-west gateways are not waited for (istiod never binds them); an ExternalName Service in
+    O(waypoints[].enroll_services) is refused.
   - Refuses the reserved name C(none), and a C(for) that cannot serve what it is bound to.
   - O(waypoints[].state=absent) removes every binding to the waypoint first, then the Gateway.
 author:
@@ -66,7 +76,10 @@ options:
         default: service
         aliases: [for]
       revision:
-        description: The Istio revision that programs it (C(istio.io/rev)).
+        description:
+          - The Istio revision or revision tag that programs it (C(istio.io/rev)).
+          - Without it, the namespace's C(istio.io/rev) decides, else the default revision. Either must be
+            served by a running istiod, or the module refuses before any change.
         type: str
       allowed_namespaces:
         description:
