@@ -282,13 +282,16 @@ def refuse_dataplane_loss(live, revision, pruned):
     survivors = sorted(set(live["revisions"]) - set([revision]))
     if not pruned or not survivors:
         return
+    keep = survivors[-1]
+    command = " ".join(["istioctl", "install", "-y"] + install_arguments(PROFILE, keep, None, None))
     raise AmbientMeshError(
         "refusing to uninstall revision %s: `istioctl uninstall --revision %s` would also delete %s, which carry "
         "istio.io/rev=%s from the last install, while istiod of revision %s stays: every ambient pod would lose its "
-        "data plane. First install again a revision that stays (state: present, revision: %s, the same version and "
-        "settings) so that ztunnel and istio-cni move to it, then uninstall revision %s; or remove Istio entirely with "
-        "purge: true" % (revision, revision, " and ".join(pruned), revision, ", ".join(survivors), survivors[-1],
-                         revision), dataplane=pruned, surviving_revisions=survivors)
+        "data plane. First move ztunnel and istio-cni to a revision that stays: run `%s` with the istioctl of its "
+        "version (%s) and the settings it was installed with, then uninstall revision %s again; or remove Istio "
+        "entirely with purge: true" % (revision, revision, " and ".join(pruned), revision, ", ".join(survivors),
+                                       command, live["revisions"][keep]["version"], revision),
+        dataplane=pruned, surviving_revisions=survivors)
 
 
 def still_there(live, revision, data_plane):

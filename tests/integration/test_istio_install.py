@@ -1,9 +1,12 @@
 """istio_install through ansible-playbook, with the fake istioctl and the test API server."""
 
+import subprocess
+
 import pytest
 
 from builders import ambient_namespace, waypoint
-from conftest import GATEWAY_V151
+from conftest import GATEWAY_V151, seed_istio
+from fake_istioctl import rendered
 
 pytestmark = pytest.mark.integration
 
@@ -12,6 +15,12 @@ def installed(cluster):
     deps = {d["metadata"]["name"]: d for d in cluster.list("apps/v1", "Deployment", "istio-system")}
     ds = {d["metadata"]["name"]: d for d in cluster.list("apps/v1", "DaemonSet", "istio-system")}
     return deps, ds
+
+
+def run_istioctl(istioctl, kubeconfig, *argv, answer=""):
+    """The fake istioctl run by hand, as a person following the module's advice would."""
+    return subprocess.run([istioctl.path, *argv, "--kubeconfig", kubeconfig], input=answer, capture_output=True,
+                          text=True, timeout=120, check=False)
 
 
 def args(istioctl, **extra):
@@ -77,6 +86,8 @@ def test_revision_side_by_side_and_tag_move(cluster, playbook, istioctl):
     assert moved["tag_moved"] == {"from": "default", "to": "1-30-3"}
     assert cluster.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
                        "istio-revision-tag-default")["metadata"]["labels"]["istio.io/rev"] == "1-30-3"
+    tag_calls = [a for a in istioctl.calls() if a[:2] == ["tag", "set"]]
+    assert tag_calls and all("-y" in a for a in tag_calls)  # never left to a prompt nobody answers
     assert playbook.run("ambient.mesh.istio_install", args(istioctl, revision="1-30-3", tag="default"))["changed"] is False
 
     old_gone = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", revision="default"))
@@ -193,3 +204,72 @@ def test_uninstall_that_does_not_finish_names_what_is_still_there(cluster, playb
                         fails=["Istio revision default to be removed", "still there: istiod istio-system/istiod, "
                                "ztunnel istio-system/ztunnel, istio-cni istio-system/istio-cni-node"])
     assert slow["failed"] is True
+
+
+@pytest.mark.parametrize("installer", ["istioctl", "helm"])
+def test_an_install_with_istios_real_labels_is_recognised_and_adopted_once(cluster, playbook, istioctl, installer):
+    """istiod, ztunnel and istio-cni from Istio's rendered files, with istioctl's labels or the charts'
+    only (Helm: no operator.istio.io/version, images tagged 1.30.3-distroless)."""
+    seed_istio(cluster, installer=installer)
+    check = playbook.run("ambient.mesh.istio_install", args(istioctl), check=True, diff=True)
+    # version, revision and profile are recognised: only the settings record of the collection is missing
+    assert check["action"] == "reconfigure", check["reason"]
+    assert check["reason"] == "the settings (set, values files) differ from the last install"
+    assert check["version"]["before"] == "1.30.3"
+    assert check["diff"][0]["before"]["profile"] == "ambient"
+    assert check["diff"][0]["before"]["components"] == {"istiod": "istiod", "ztunnel": True, "istio-cni": True}
+    playbook.run("ambient.mesh.istio_install", args(istioctl))
+    mark = istioctl.mark()
+    again = playbook.run("ambient.mesh.istio_install", args(istioctl))
+    assert again["changed"] is False and again["action"] is None, again["reason"]
+    assert "install" not in istioctl.subcommands(mark)
+
+
+def test_uninstalling_the_revision_that_carries_ztunnel_is_refused_while_another_stays(cluster, kubeconfig, playbook,
+                                                                                       istioctl):
+    istioctl.configure(version="1.29.2")
+    playbook.run("ambient.mesh.istio_install", args(istioctl, version="1.29.2"))
+    istioctl.configure(version="1.30.3")
+    playbook.run("ambient.mesh.istio_install", args(istioctl, revision="1-30-3"))
+    deps, ds = installed(cluster)
+    assert set(deps) == {"istiod", "istiod-1-30-3"}
+    # the last install labels the shared data plane with its revision (install.go getOwnerLabels)
+    assert {d["metadata"]["labels"]["istio.io/rev"] for d in ds.values()} == {"1-30-3"}
+
+    mark, imark = cluster.mark(), istioctl.mark()
+    for check in (True, False):
+        refused = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", revision="1-30-3"),
+                               check=check, fails=["refusing to uninstall revision 1-30-3",
+                                                   "ztunnel istio-system/ztunnel and istio-cni istio-system/istio-cni-node",
+                                                   "istiod of revision default stays",
+                                                   "`istioctl install -y --set profile=ambient`", "(1.29.2)",
+                                                   "purge: true"])
+        assert refused["surviving_revisions"] == ["default"]
+    assert "uninstall" not in istioctl.subcommands(imark)
+    assert cluster.writes(mark) == []
+    assert set(installed(cluster)[1]) == {"ztunnel", "istio-cni-node"}
+
+    # what the message says: move the data plane to the revision that stays, then uninstall
+    istioctl.configure(version="1.29.2")
+    moved = run_istioctl(istioctl, kubeconfig, "install", "-y", "--set", "profile=ambient")
+    assert moved.returncode == 0, moved.stderr
+    assert {d["metadata"]["labels"]["istio.io/rev"] for d in installed(cluster)[1].values()} == {"default"}
+    gone = playbook.run("ambient.mesh.istio_install", args(istioctl, state="absent", revision="1-30-3"))
+    assert gone["changed"] is True
+    deps, ds = installed(cluster)
+    assert set(deps) == {"istiod"} and set(ds) == {"ztunnel", "istio-cni-node"}
+
+
+def test_a_tag_that_does_not_point_at_the_revision_after_tag_set_fails(cluster, playbook, istioctl):
+    playbook.run("ambient.mesh.istio_install", args(istioctl))
+    # a second control plane (namespace istio-other) has a tag of the same name: its webhook is named
+    # istio-revision-tag-<tag>-<namespace> (templates/revision-tags-mwc.yaml) and tag set leaves it alone
+    other = rendered.tag_webhook("prod", "other", "1.30.3")
+    other["metadata"]["name"] = "istio-revision-tag-prod-istio-other"
+    cluster.put(other)
+    failed = playbook.run("ambient.mesh.istio_install", args(istioctl, tag="prod"),
+                          fails=["istioctl tag set prod --revision default finished, but the tag does not point at "
+                                 "revision default", "istio-revision-tag-prod-istio-other (istio.io/rev=other)"])
+    assert failed["webhooks"] == ["istio-revision-tag-prod-istio-other (istio.io/rev=other)"]
+    assert cluster.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                       "istio-revision-tag-prod")["metadata"]["labels"]["istio.io/rev"] == "default"
