@@ -197,8 +197,8 @@ def revision_problems(specs, namespaces, planes):
             selected, source = "", "the default revision"
         if serving_revisions(planes, selected):
             continue
-        problems.append("waypoint %s/%s is for %s, which no istiod serves, so it would never be Programmed; %s: "
-                        "set revision: to one of them (or a tag pointing at one)"
+        problems.append("waypoint %s/%s is for %s, which no istiod serves, so it would never be Programmed (%s); "
+                        "set revision: to one of them or to a tag pointing at one"
                         % (spec["namespace"], spec["name"], source, _describe_planes(planes)))
     return problems
 
