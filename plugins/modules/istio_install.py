@@ -22,8 +22,21 @@ description:
     install record; an install made by other means is adopted by one install run.
   - Waits until istiod is Available and every desired ztunnel and istio-cni pod is ready; a
     timeout names the component and its ready/desired counts.
+  - The workloads are found by the labels of Istio's charts (istiod C(app=istiod), ztunnel
+    C(app.kubernetes.io/name=ztunnel), istio-cni C(k8s-app=istio-cni-node)), so an install made with
+    Helm is recognised too; without istioctl's C(operator.istio.io/version) label the version is the
+    image tag without its C(-distroless) or C(-debug) variant, and a ztunnel revision may be its
+    C(istio.io/rev) annotation.
   - Canary upgrades use revisions. Install the new revision with O(revision), move a tag to it with
     O(tag), restart the workloads, then uninstall the old revision with O(state=absent).
+  - ztunnel and istio-cni are shared by all revisions and carry the revision of the last
+    C(istioctl install); C(istioctl uninstall --revision R) deletes them with R. So O(state=absent)
+    refuses to uninstall the revision they carry while another revision's istiod stays, and says how
+    to move them first (an C(istioctl install) of the revision that stays); O(force) does not
+    override this. Uninstalling the old revision after a canary upgrade is not affected.
+  - O(tag) runs C(istioctl tag set --overwrite -y) (without C(-y) istioctl would ask on a webhook
+    conflict and, unanswered, leave the tag where it was), then reads the tag's
+    MutatingWebhookConfigurations back and fails unless all of them point at O(revision).
 author:
   - ambient.mesh maintainers (@ambient-mesh)
 extends_documentation_fragment:
@@ -49,6 +62,8 @@ options:
       - V(present) installs or upgrades; V(absent) uninstalls O(revision) (or everything with O(purge)).
       - V(absent) refuses while namespaces are enrolled (ambient or sidecar labels) or waypoints
         exist, unless O(force=true), and lists them.
+      - V(absent) without O(purge) also refuses when the uninstall would delete ztunnel and istio-cni
+        while another revision stays (see the description).
     type: str
     choices: [present, absent]
     default: present
@@ -66,7 +81,7 @@ options:
   tag:
     description:
       - A revision tag (for example V(default) or V(prod-stable)) to point at O(revision) with
-        C(istioctl tag set --overwrite), when it points elsewhere.
+        C(istioctl tag set --overwrite -y), when it points elsewhere, then read back.
     type: str
   set:
     description:
@@ -95,6 +110,7 @@ options:
   force:
     description:
       - With O(state=absent), uninstall even while namespaces are enrolled or waypoints exist.
+      - Does not allow deleting ztunnel and istio-cni while another revision stays.
     type: bool
     default: false
   wait_timeout:

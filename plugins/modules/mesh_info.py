@@ -79,6 +79,10 @@ istio:
     - The Istio install as the API shows it - C(installed), C(version) (the newest), C(versions),
       C(revisions), C(profile), C(ambient_enabled), C(healthy), and C(components) with the ready and
       desired counts of istiod, ztunnel and istio-cni.
+    - Found by the labels Istio's charts put on the workloads, so an install by istioctl and one by
+      Helm both count - istiod by C(app=istiod), ztunnel by C(app.kubernetes.io/name=ztunnel),
+      istio-cni by C(k8s-app=istio-cni-node). The version is istioctl's C(operator.istio.io/version)
+      label, else the image tag without its C(-distroless) or C(-debug) variant.
   returned: always
   type: dict
   sample: {"installed": true, "version": "1.30.3", "revisions": ["default"], "profile": "ambient",

@@ -62,6 +62,17 @@ def test_clean_lab_reports_everything_and_finds_nothing(mesh, playbook):
     assert len(lists) == 2 * 9 and all(e["verb"] == "list" for e in mesh.requests(mark))
 
 
+def test_an_install_by_helm_is_reported_like_one_by_istioctl(mesh, playbook):
+    """The charts' labels only (no operator.istio.io/*), images tagged 1.30.3-distroless, and a
+    revisioned ztunnel that carries its revision as an annotation (tests/data/istio-1.30.3)."""
+    seed_istio(mesh, installer="helm", revision="1-30-3")
+    result = playbook.run("ambient.mesh.mesh_info")
+    assert result["istio"]["installed"] is True and result["istio"]["version"] == "1.30.3"
+    assert result["istio"]["revisions"] == ["1-30-3"] and result["istio"]["profile"] == "ambient"
+    assert result["istio"]["healthy"] is True
+    assert [c["name"] for c in result["istio"]["components"]["ztunnel"]] == ["ztunnel"]
+
+
 def test_unhealthy_install_is_reported(mesh, playbook):
     seed_istio(mesh, ready=False)
     result = playbook.run("ambient.mesh.mesh_info")
