@@ -127,9 +127,9 @@ def _catch_all(obj):
     """True when the object routes every request of the host: a rule without matches (or a path / match
     that takes everything, which is what a rule without matches becomes)."""
     if obj.get("kind") == "HTTPRoute":
+        everything = ({}, {"path": {"type": "PathPrefix", "value": "/"}})
         rules = (obj.get("spec") or {}).get("rules") or []
-        return any(not r.get("matches") or any(m in ({}, {"path": {"type": "PathPrefix", "value": "/"}})
-                                                for m in r["matches"]) for r in rules)
+        return any(not r.get("matches") or any(m in everything for m in r["matches"]) for r in rules)
     return any(not r.get("match") for r in (obj.get("spec") or {}).get("http") or [])
 
 
