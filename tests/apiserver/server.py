@@ -20,9 +20,10 @@ import yaml
 from kmock import KubernetesError, KubernetesScaffold, Response
 from kmock._internal import parsing
 
-from . import builtins, patches, schema, selectors, ssa
+from . import builtins, cel, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
 from .controllers import WaypointController, WorkloadController
+from .route_status import RouteStatusController
 
 _JSON_PATCH = "application/json-patch+json"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -108,6 +109,7 @@ class ApiServer(KubernetesScaffold):
     _own_payloads: int = 0
     workloads: object = None
     waypoints: object = None
+    routes: object = None
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -115,6 +117,7 @@ class ApiServer(KubernetesScaffold):
         self._own_payloads = len(self._payloads)
         self.workloads = WorkloadController(self)
         self.waypoints = WaypointController(self)
+        self.routes = RouteStatusController(self)
 
     async def _handle(self, request):
         # kmock matches every reaction against its whole request history, which grows with each
@@ -602,6 +605,7 @@ class ApiServer(KubernetesScaffold):
                 schema.apply_defaults(new, schema_doc)
                 schema.prune(new, schema_doc)
                 causes = schema.validate(new, schema_doc)
+                causes += self._validation_rules(res, name, new, old, schema_doc, causes)
                 if causes:
                     raise _invalid(res, name, causes)
         causes = self._validate_metadata(res, new)
@@ -625,7 +629,20 @@ class ApiServer(KubernetesScaffold):
         if sub is None:
             self.workloads.observe(res, new, old)
         self.waypoints.notify(res, manager)
+        self.routes.notify(res, manager)
         return new
+
+    @staticmethod
+    def _validation_rules(res, name, new, old, schema_doc, causes):
+        """x-kubernetes-validations, after the schema's own checks (customresource/strategy.go: not run
+        when those found a type error or an unsupported value, hasBlockingErr)."""
+        if any(m.startswith("Unsupported value") or "must be of type" in m for _f, m in causes):
+            return [("", "some validation rules were not checked because the object was invalid; "
+                         "correct the existing errors to complete validation")]
+        try:
+            return cel.validator(schema_doc).validate(new, old)
+        except cel.RuleError as exc:
+            raise _error(500, "InternalError", f"Internal error occurred: {res.group_resource} {name!r}: {exc}") from exc
 
     @staticmethod
     def _validate_metadata(res, obj):
@@ -735,6 +752,7 @@ class ApiServer(KubernetesScaffold):
         if res.plural == "services" and not res.group:
             self.allocator.forget(gone)
         self.waypoints.notify(res, None)
+        self.routes.notify(res, None)
         if res.plural == "namespaces":  # the namespace controller, done at once
             for other in [k for k in self.objects if k[2] == key[3] and k[0:2] != ("", "namespaces")]:
                 gone = self.objects.pop(other)
