@@ -28,7 +28,8 @@ FOREIGN_LABELS = {"example.com/team": "payments", "app.kubernetes.io/part-of": "
 FOREIGN_ANNOTATIONS = {"example.com/owner": "someone", "example.com/ticket": "OPS-1234"}
 # Istio's sidecar-injection labels: foreign to every module except ambient_namespace's migration,
 # which refuses them on `present` and must keep them on `absent`.
-SIDECAR_LABELS = {"istio-injection": "enabled", "istio.io/rev": "1-30-3"}
+# The revision is one an istiod serves: the waypoint module rightly refuses a revision none serves.
+SIDECAR_LABELS = {"istio-injection": "enabled", "istio.io/rev": "default"}
 # Mutating istioctl subcommands, which check mode must never run.
 ISTIOCTL_WRITES = {"install", "uninstall", "tag set", "tag remove", "waypoint apply", "waypoint delete"}
 
