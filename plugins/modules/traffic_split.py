@@ -16,7 +16,7 @@ description:
     one ClusterIP Service per version (the base Service's ports and selector plus the version's labels,
     named C(<service>-<version>), labelled C(app.kubernetes.io/managed-by=ambient.mesh) and
     C(ambient.mesh/traffic-split=<service>)), and a Gateway API HTTPRoute whose parent is the Service itself
-    (C(group: ""), C(kind: Service), C(port)) and whose backends are the per-version Services with their weights.
+    (C(group=""), C(kind=Service) and the port) and whose backends are the per-version Services with their weights.
   - Changing only the weights writes the HTTPRoute and nothing else.
   - Refuses, before any change and naming the fix, a Service that no waypoint serves (no C(istio.io/use-waypoint)
     on it or its namespace, the waypoint missing or not Programmed, or C(istio.io/WaypointBound) not True) - without

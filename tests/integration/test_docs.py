@@ -34,6 +34,8 @@ def test_ansible_doc_renders(module, must_show):
                                         "RETURN VALUES", "use_waypoint_namespace"]),
     ("ambient.mesh.waypoint", ["waypoint_for", "enroll_services", "enroll_namespaces", "overwrite", "EXAMPLES",
                                "RETURN VALUES", "allowed_namespaces"]),
+    ("ambient.mesh.traffic_split", ["require_waypoint", "remove_conflicts", "unmatched_version", "route_name",
+                                    "hello-http-split-traffic", "EXAMPLES", "RETURN VALUES", "ResolvedWaypoints"]),
 ])
 def test_ansible_doc_renders_enrollment_modules(module, must_show):
     test_ansible_doc_renders(module, must_show)

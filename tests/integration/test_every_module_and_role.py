@@ -100,6 +100,16 @@ def correct_lab(ctx):
         ctx.cluster.put(namespace(ns, **{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}))
 
 
+def bound_lab(ctx):
+    """The lab's hello namespace with a namespace waypoint, bound and proven (what a split needs)."""
+    lab_namespace(ctx)
+    ctx.playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "hello", "enroll_namespace": True}],
+                                               "wait_timeout": 30})
+
+
+SPLIT = {"service": "helloworld", "namespace": "hello", "versions": [{"name": "v1", "weight": 95},
+                                                                     {"name": "v2", "weight": 5}]}
+
 HTTPROUTES_CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "httproutes.gateway.networking.k8s.io")
 
 MODULE_SCENARIOS = {
@@ -124,6 +134,11 @@ MODULE_SCENARIOS = {
         object_diff=False),
     "mesh_info": Scenario(setup=correct_lab, present=lambda ctx: {}, read_only=True,
                           foreign=(NS + (None, "hello"),)),
+    "traffic_split": Scenario(
+        setup=bound_lab,
+        present=lambda ctx: {"splits": [SPLIT], "wait_timeout": 30},
+        absent=lambda ctx: {"splits": [{"service": "helloworld", "namespace": "hello", "state": "absent"}]},
+        foreign=(SVC + ("hello", "helloworld"),)),
     "waypoint": Scenario(
         setup=lab_namespace,
         present=lambda ctx: {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 30},
@@ -147,6 +162,11 @@ ROLE_SCENARIOS = {
                             "install_wait_timeout": 30},
         foreign=(NS + (None, "istio-system"),),
         sidecar_labels_on_present=False, sidecar_labels_on_absent=False),
+    "traffic_split": Scenario(
+        setup=bound_lab,
+        present=lambda ctx: {"traffic_split_splits": [SPLIT], "traffic_split_wait_timeout": 30},
+        absent=lambda ctx: {"traffic_split_splits": [{"service": "helloworld", "namespace": "hello", "state": "absent"}]},
+        foreign=(SVC + ("hello", "helloworld"),)),
     "waypoint": Scenario(
         setup=lab_namespace,
         present=lambda ctx: {"waypoint_namespaces": ["hello"], "waypoint_wait_timeout": 30},

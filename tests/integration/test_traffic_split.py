@@ -399,3 +399,24 @@ def test_one_call_sets_up_100_splits(mesh, playbook):
     assert {r["verb"] for r in mesh.requests(mark)} == {"list"}
     print(f"100 splits: first run {elapsed:.1f}s, {len(reads)} LISTs, {len(writes)} writes; "
           f"no-op run {len(mesh.requests(mark))} LISTs")
+
+
+def test_the_documented_examples_run(mesh, playbook):
+    """Each task of the module's EXAMPLES, in order, on the lab (the VirtualService + DestinationRule split of
+    the lab put back before the example that replaces it)."""
+    import ast
+
+    from conftest import ROOT
+
+    tree = ast.parse((ROOT / "plugins" / "modules" / "traffic_split.py").read_text(encoding="utf-8"))
+    examples = next(n.value.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "EXAMPLES")
+    tasks = yaml.safe_load(examples)
+    assert len(tasks) == 4
+    lab(mesh)
+    for task in tasks:
+        if task.get(MODULE, {}).get("remove_conflicts"):
+            mesh.put(split_virtualservice())
+        result = playbook.run(MODULE, task[MODULE])
+        assert result["changed"] is True, task["name"]
+    assert mesh.list(*ROUTE, "hello") == [] and mesh.get(*SVC, "helloworld-v1", "hello") is None
+    assert mesh.get("networking.istio.io/v1", "VirtualService", "helloworld", "hello") is None
