@@ -17,6 +17,7 @@ class Resource:
     status_subresource: bool = False
     schema: dict | None = None  # openAPIV3Schema of a CRD version; None for built-ins
     crd_name: str | None = None  # set for resources that come from a CRD
+    categories: list = field(default_factory=list)  # `kubectl get all` lists the "all" category
 
     @property
     def api_version(self) -> str:
@@ -31,9 +32,14 @@ class Resource:
         return ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 
+# kube-apiserver's categories (pkg/registry/*/storage: Categories() returns []string{"all"})
+_ALL = {"pods", "services", "deployments", "daemonsets", "statefulsets", "replicasets"}
+
+
 def _builtin(group, version, plural, kind, namespaced, status=False, short=()):
     return Resource(group, version, plural, kind, namespaced, singular=kind.lower(),
-                    short_names=list(short), status_subresource=status)
+                    short_names=list(short), status_subresource=status,
+                    categories=["all"] if plural in _ALL else [])
 
 
 BUILTINS = [
@@ -125,6 +131,7 @@ def resources_from_crd(crd: dict) -> list:
             status_subresource="status" in subresources,
             schema=(ver.get("schema") or {}).get("openAPIV3Schema"),
             crd_name=crd["metadata"]["name"],
+            categories=list(names.get("categories", [])),
         ))
     return out
 
@@ -191,6 +198,8 @@ def discovery_entry(res: Resource) -> list[dict[str, Any]]:
     }
     if res.short_names:
         entry["shortNames"] = res.short_names
+    if res.categories:
+        entry["categories"] = res.categories
     out = [entry]
     if res.status_subresource:
         out.append({"name": f"{res.plural}/status", "singularName": "", "namespaced": res.namespaced,

@@ -54,6 +54,28 @@ def prune(obj, schema, root=True):
             prune(item, schema["items"], root=False)
 
 
+def unknown_fields(obj, schema, path="", root=True):
+    """The fields prune() would drop, as kube-apiserver names them to a fieldValidation=Strict client."""
+    out = []
+    if not isinstance(schema, dict):
+        return out
+    if isinstance(obj, dict):
+        props = schema.get("properties")
+        keep_unknown = schema.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in schema
+        for key, val in obj.items():
+            where = f"{path}.{key}" if path else key
+            if props and key in props:
+                out += unknown_fields(val, props[key], where, root=False)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out += unknown_fields(val, schema["additionalProperties"], where, root=False)
+            elif props is not None and not keep_unknown and not (root and key in _ROOT_META_KEYS):
+                out.append(where)
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(obj):
+            out += unknown_fields(item, schema["items"], f"{path}[{i}]", root=False)
+    return out
+
+
 def _to_json_schema(schema):
     """OpenAPI v3 (Kubernetes flavour) to JSON Schema: nullable and int-or-string."""
     if isinstance(schema, list):

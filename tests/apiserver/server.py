@@ -20,7 +20,7 @@ import yaml
 from kmock import KubernetesError, KubernetesScaffold, Response
 from kmock._internal import parsing
 
-from . import builtins, cel, patches, schema, selectors, ssa
+from . import builtins, cel, openapi, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
 from .controllers import WaypointController, WorkloadController
 from .route_status import RouteStatusController
@@ -173,6 +173,8 @@ class ApiServer(KubernetesScaffold):
         return await handler(res, namespace, name, sub, params, body, request)
 
     def _discovery(self, parts):
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi(parts[2:])
         if parts == []:
             paths = {"/api", "/api/v1", "/apis", "/version"}
             for group, versions in self.catalog.groups().items():
@@ -205,6 +207,19 @@ class ApiServer(KubernetesScaffold):
                     "resources": [e for r in sorted(found, key=lambda r: r.plural)
                                   for e in catalog_mod.discovery_entry(r)]}
         return None
+
+    def _openapi(self, rest):
+        if not rest:
+            return openapi.index(self.catalog, self.kubernetes_version)
+        if rest[0] == "api" and len(rest) == 2:
+            group, version = "", rest[1]
+        elif rest[0] == "apis" and len(rest) == 3:
+            group, version = rest[1], rest[2]
+        else:
+            group = version = None
+        if version is None or not self.catalog.in_group_version(group, version):
+            raise _error(404, "NotFound", "the server could not find the requested resource")
+        return openapi.document(self.catalog, group, version, self.kubernetes_version)
 
     @staticmethod
     def _group_doc(group, versions):
@@ -405,7 +420,8 @@ class ApiServer(KubernetesScaffold):
             raise _error(409, "AlreadyExists", f'{res.group_resource} "{obj_name}" already exists',
                          name=obj_name, group=res.group, kind=res.plural)
         new = self._write(res, namespace, obj_name, None, body, manager=self._manager(params, request),
-                          apply=False, sub=None, dry_run=self._dry_run(params))
+                          apply=False, sub=None, dry_run=self._dry_run(params),
+                          field_validation=self._field_validation(params))
         return Response(status=201, payload=self._out(res, new))
 
     async def _do_update(self, res, namespace, name, sub, params, body, request):
@@ -417,7 +433,8 @@ class ApiServer(KubernetesScaffold):
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise self._conflict(res, name)
         new = self._write(res, namespace, name, old, body, manager=self._manager(params, request),
-                          apply=False, sub=sub, dry_run=self._dry_run(params))
+                          apply=False, sub=sub, dry_run=self._dry_run(params),
+                          field_validation=self._field_validation(params))
         return self._out(res, new)
 
     @staticmethod
@@ -455,7 +472,7 @@ class ApiServer(KubernetesScaffold):
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise self._conflict(res, name)
         new = self._write(res, namespace, name, old, new, manager=self._manager(params, request),
-                          apply=False, sub=sub, dry_run=dry_run)
+                          apply=False, sub=sub, dry_run=dry_run, field_validation=self._field_validation(params))
         return self._out(res, new)
 
     async def _apply(self, res, namespace, name, sub, params, body, request, old, dry_run):
@@ -495,7 +512,7 @@ class ApiServer(KubernetesScaffold):
                          causes=[{"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": f}
                                  for f, m in fields]) from exc
         new = self._write(res, namespace, name, old, merged, manager=manager, apply=True, sub=sub,
-                          dry_run=dry_run)
+                          dry_run=dry_run, field_validation=self._field_validation(params))
         status = 201 if old is None else 200
         return Response(status=status, payload=self._out(res, new))
 
@@ -541,7 +558,15 @@ class ApiServer(KubernetesScaffold):
                     ssa._delete(obj, path)
         return normalize
 
-    def _write(self, res, namespace, name, old, new, *, manager, apply, sub, dry_run):
+    @staticmethod
+    def _field_validation(params):
+        value = params.get("fieldValidation") or ""
+        if value not in ("", "Ignore", "Warn", "Strict"):
+            raise _error(400, "BadRequest", f'fieldValidation parameter unsupported: "{value}"; '
+                         'must be one of: "Ignore", "Warn", "Strict"')
+        return value
+
+    def _write(self, res, namespace, name, old, new, *, manager, apply, sub, dry_run, field_validation=""):
         new = copy.deepcopy(new)
         new["apiVersion"], new["kind"] = res.api_version, res.kind
         meta = new.setdefault("metadata", {})
@@ -602,6 +627,11 @@ class ApiServer(KubernetesScaffold):
         if res.crd_name:
             schema_doc = self.catalog.storage_schema(res.group, res.plural)
             if schema_doc:
+                unknown = schema.unknown_fields(new, schema_doc) if field_validation == "Strict" else []
+                if unknown:
+                    # apiserver pkg/endpoints/handlers: a strict decoding error is a 400 BadRequest
+                    raise _error(400, "BadRequest", "strict decoding error: "
+                                 + ", ".join(f'unknown field "{f}"' for f in unknown))
                 schema.apply_defaults(new, schema_doc)
                 schema.prune(new, schema_doc)
                 causes = schema.validate(new, schema_doc)
