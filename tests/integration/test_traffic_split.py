@@ -420,3 +420,56 @@ def test_the_documented_examples_run(mesh, playbook):
         assert result["changed"] is True, task["name"]
     assert mesh.list(*ROUTE, "hello") == [] and mesh.get(*SVC, "helloworld-v1", "hello") is None
     assert mesh.get("networking.istio.io/v1", "VirtualService", "helloworld", "hello") is None
+
+
+def settled(cluster, name, ns, timeout=5):
+    """The route once the simulated istiod has written status for its current generation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        route = cluster.get(*ROUTE, name, ns)
+        parents = (route.get("status") or {}).get("parents") or []
+        if parents and all(c.get("observedGeneration") == route["metadata"]["generation"]
+                           for p in parents for c in p["conditions"]):
+            return route
+        assert time.monotonic() < deadline, f"no status on HTTPRoute {ns}/{name}: {route.get('status')}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("parent, backends, expected", [
+    # a backend Service that does not exist (conversion.go buildDestination)
+    ("helloworld", [("helloworld-v9", 1)], {
+        "Accepted": ("True", "Accepted", "Route was valid"),
+        "ResolvedRefs": ("False", "BackendNotFound", "backend(helloworld-v9.hello.svc.cluster.local) not found")}),
+    # a parent Service that does not exist (conversion.go referenceAllowed)
+    ("nothere", [("helloworld", 1)], {
+        "Accepted": ("False", "NoMatchingParent", 'parent service: "nothere" not found'),
+        "ResolvedWaypoints": ("True", "ResolvedWaypoints", "parent not found")}),
+    # a missing backend with weight 0 is skipped (buildHTTPDestination)
+    ("helloworld", [("helloworld", 1), ("helloworld-v9", 0)], {
+        "ResolvedRefs": ("True", "ResolvedRefs", "All references resolved")}),
+])
+def test_simulated_route_status_in_istiods_words(mesh, parent, backends, expected):
+    lab(mesh, workloads=False)
+    route = split_route(service_name=parent, name="r")
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": n, "port": 5000, "weight": w} for n, w in backends]
+    mesh.put(route)
+    got = parent_conditions(settled(mesh, "r", "hello"))
+    assert {k: got[k] for k in expected} == expected
+
+
+def test_simulated_route_status_waypoint_label_cross_namespace_and_ports(mesh):
+    mesh.put(ambient_namespace("plain"))  # no waypoint label anywhere
+    mesh.put(service("plain", "web", port=80))
+    mesh.put(namespace("elsewhere"))
+    mesh.put(service("elsewhere", "backend", port=80))
+    route = split_route(ns="plain", service_name="web", port=8080, name="r")  # a port the Service does not have
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": "backend", "namespace": "elsewhere", "port": 80}]
+    mesh.put(route)
+    got = parent_conditions(settled(mesh, "r", "plain"), port=8080)
+    # istiod 1.30.3 checks neither the port of a Service parent nor a ReferenceGrant for a mesh route's
+    # backend (route_collections.go: enforceRefGrant = !mesh); only the waypoint label, in ResolvedWaypoints
+    assert got == {"Accepted": ("True", "Accepted", "Route was valid"),
+                   "ResolvedRefs": ("True", "ResolvedRefs", "All references resolved"),
+                   "ResolvedWaypoints": ("True", "ResolvedWaypoints",
+                                         "istio.io/use-waypoint label missing from parent and parent namespace; "
+                                         "in ambient mode, route will not be respected")}
