@@ -9,6 +9,7 @@ __metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     DATAPLANE_MODE,
+    GATEWAY_MANAGED,
     INJECTION,
     REVISION,
     SERVES,
@@ -25,13 +26,23 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
 class Snapshot(object):
     """Indexes over the objects read from the cluster."""
 
-    def __init__(self, namespaces=(), services=(), gateways=(), httproutes=(), virtualservices=()):
+    def __init__(self, namespaces=(), services=(), gateways=(), httproutes=(), virtualservices=(), workloads=None):
         self.namespaces = dict((n["metadata"]["name"], n) for n in namespaces)
         self.services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in services)
         self.waypoints = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
                               for g in gateways if is_waypoint(g))
         self.httproutes = list(httproutes)
         self.virtualservices = list(virtualservices)
+        # pod templates per namespace, of the Deployments and StatefulSets that are apps (not istiod's
+        # waypoints and gateways); None when the workloads were not read
+        self.templates = None
+        if workloads is not None:
+            self.templates = {}
+            for workload in workloads:
+                if GATEWAY_MANAGED in labels_of(workload):
+                    continue
+                template = ((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                self.templates.setdefault(workload["metadata"]["namespace"], []).append(template.get("labels") or {})
 
     def ambient(self, namespace):
         return labels_of(self.namespaces.get(namespace, {})).get(DATAPLANE_MODE) == "ambient"
@@ -114,6 +125,8 @@ def find_misconfigurations(snapshot):
     findings += _routes_without_waypoint(snapshot)
     findings += _vs_and_route_on_same_service(snapshot)
     findings += _vs_ignored_at_waypoint(snapshot)
+    findings += _weighted_backends_without_pods(snapshot)
+    findings += _all_weights_zero(snapshot)
     return findings
 
 
@@ -316,4 +329,55 @@ def _vs_ignored_at_waypoint(snapshot):
                 "VirtualService %s/%s matches on sourceLabels (%s) for a Service a waypoint serves; waypoints drop "
                 "those matches, so they never apply" % (ns, name, ", ".join(dropped)),
                 "match on what the waypoint sees of the request (headers, uri) instead of sourceLabels"))
+    return out
+
+
+def _weighted_backends_without_pods(snapshot):
+    """A weighted rule of a route on a Service sends its share to a backend Service whose selector matches no
+    pod template in its namespace: those requests fail (no healthy upstream). Only where the namespace has
+    workloads at all (none yet: the apps come later, as ambient.mesh.traffic_split warns)."""
+    out = []
+    for route in snapshot.httproutes:
+        if not route_service_parents(route) or snapshot.templates is None:
+            continue
+        ns = route["metadata"]["namespace"]
+        for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
+            backends = rule.get("backendRefs") or []
+            if len(backends) < 2:
+                continue
+            for backend in backends:
+                if backend.get("weight", 1) == 0 or backend.get("kind", "Service") != "Service":
+                    continue
+                key = (backend.get("namespace", ns), backend.get("name"))
+                selector = ((snapshot.services.get(key) or {}).get("spec") or {}).get("selector") or {}
+                templates = snapshot.templates.get(key[0]) or []
+                if not selector or not templates or any(
+                        all(t.get(k) == v for k, v in selector.items()) for t in templates):
+                    continue
+                out.append(_finding(
+                    "WEIGHTED_BACKEND_WITHOUT_PODS", "error", route,
+                    "rule %d of HTTPRoute %s/%s sends weight %s to Service %s/%s, whose selector %s matches no pod "
+                    "template of a Deployment or StatefulSet in %s: those requests fail"
+                    % (index, ns, route["metadata"]["name"], backend.get("weight", 1), key[0], key[1],
+                       ",".join("%s=%s" % kv for kv in sorted(selector.items())), key[0]),
+                    "deploy that version, fix the Service's selector, or set its weight to 0 "
+                    "(ambient.mesh.traffic_split)"))
+    return out
+
+
+def _all_weights_zero(snapshot):
+    """A rule whose backends all have weight 0 routes no request anywhere (Gateway API: such requests get an
+    HTTP 500; istiod drops weight-0 backends, pilot/pkg/config/kube/gateway/conversion.go buildHTTPDestination)."""
+    out = []
+    for route in snapshot.httproutes:
+        if not route_service_parents(route):
+            continue
+        for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
+            backends = rule.get("backendRefs") or []
+            if backends and all(b.get("weight", 1) == 0 for b in backends):
+                out.append(_finding(
+                    "SPLIT_ALL_WEIGHTS_ZERO", "error", route,
+                    "every backend of rule %d of HTTPRoute %s/%s has weight 0, so the requests it matches go nowhere "
+                    "(HTTP 500)" % (index, route["metadata"]["namespace"], route["metadata"]["name"]),
+                    "give at least one backend a weight above 0 (ambient.mesh.traffic_split refuses all-zero weights)"))
     return out

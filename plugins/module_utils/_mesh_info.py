@@ -37,6 +37,8 @@ READS = dict(ISTIO_READS, **{
     "gateways": ("gateway.networking.k8s.io/v1", "Gateway", None, False),
     "httproutes": ("gateway.networking.k8s.io/v1", "HTTPRoute", None, False),
     "virtualservices": ("networking.istio.io/v1", "VirtualService", None, False),
+    "deployments": ("apps/v1", "Deployment", None, True),
+    "statefulsets": ("apps/v1", "StatefulSet", None, True),
 })
 
 
@@ -126,7 +128,8 @@ def fault_summary(raw):
 def describe_mesh(api, concurrency=8):
     raw = read_lists(api, READS, concurrency)
     snapshot = Snapshot(namespaces=raw["namespaces"], services=raw["services"], gateways=raw["gateways"],
-                        httproutes=raw["httproutes"], virtualservices=raw["virtualservices"])
+                        httproutes=raw["httproutes"], virtualservices=raw["virtualservices"],
+                        workloads=raw["deployments"] + raw["statefulsets"])
     findings = find_misconfigurations(snapshot)
     return {
         "changed": False,

@@ -24,8 +24,10 @@ description:
     C(VS_AND_HTTPROUTE_SAME_SERVICE) (a waypoint merges all routes for a host in creation order, so the
     oldest object's catch-all shadows the newer ones; the message lists them oldest first),
     C(VS_IN_THIRD_NAMESPACE) (a VirtualService for a waypoint-served Service outside the Service's and
-    the waypoint's namespaces, which the waypoint ignores) and C(VS_SOURCE_LABELS_AT_WAYPOINT) (matches
-    on C(sourceLabels), which a waypoint drops).
+    the waypoint's namespaces, which the waypoint ignores), C(VS_SOURCE_LABELS_AT_WAYPOINT) (matches
+    on C(sourceLabels), which a waypoint drops), C(WEIGHTED_BACKEND_WITHOUT_PODS) (a weighted backend Service
+    whose selector matches no Deployment or StatefulSet pod template in a namespace that has workloads) and
+    C(SPLIT_ALL_WEIGHTS_ZERO) (a rule whose backends all have weight 0).
   - Everything is taken from the API server; no istioctl is needed.
 author:
   - ambient.mesh maintainers (@ambient-mesh)
@@ -134,7 +136,8 @@ findings:
     - Known ambient misconfigurations, each with code, severity, object, message and fix.
     - Codes - C(VS_SPLIT_WITHOUT_WAYPOINT), C(HTTPROUTE_WITHOUT_WAYPOINT), C(SIDECAR_AND_AMBIENT),
       C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE), C(VS_AND_HTTPROUTE_SAME_SERVICE),
-      C(VS_IN_THIRD_NAMESPACE), C(VS_SOURCE_LABELS_AT_WAYPOINT).
+      C(VS_IN_THIRD_NAMESPACE), C(VS_SOURCE_LABELS_AT_WAYPOINT), C(WEIGHTED_BACKEND_WITHOUT_PODS),
+      C(SPLIT_ALL_WEIGHTS_ZERO).
   returned: always
   type: list
   elements: dict
