@@ -29,7 +29,7 @@ def findings(objects, workloads):
 def with_weights(weights):
     lab = correct_lab()
     route = [o for o in lab if o["kind"] == "HTTPRoute"][0]
-    for backend, weight in zip(route["spec"]["rules"][0]["backendRefs"], weights):
+    for backend, weight in zip(route["spec"]["rules"][0]["backendRefs"], weights, strict=True):
         backend["weight"] = weight
     return lab
 
