@@ -630,7 +630,8 @@ def run(api, params, check_mode):
     if params["wait"] and not check_mode and routes:
         by_key = wait_routes(api, routes, params["wait_timeout"])
         routes = [by_key[(r["metadata"]["namespace"], r["metadata"]["name"])] for r in routes]
-    statuses = [route_status(r, parent_key(r)) for r in routes if r]
+    # in check mode the routes are the server's dry-run answers: no status of theirs to report
+    statuses = [] if check_mode else [route_status(r, parent_key(r)) for r in routes if r]
     for status in statuses:
         if status["waypoints"] not in (None, WAYPOINTS_RESOLVED):
             warnings.append("HTTPRoute %s: istiod says: %s (the split is not enforced until a waypoint serves "

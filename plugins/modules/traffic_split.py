@@ -201,7 +201,7 @@ splits:
       description:
         - Per HTTPRoute parent, what istiod reported - C(accepted) and C(resolved_refs) (true when True for the
           current generation, with the condition as text in C(accepted_reason) and C(resolved_refs_reason)) and
-          C(waypoints), the message of C(ResolvedWaypoints).
+          C(waypoints), the message of C(ResolvedWaypoints). Empty in check mode.
       type: list
       elements: dict
     deleted:

@@ -330,12 +330,20 @@ def test_no_workloads_yet_is_a_warning(mesh, playbook):
 
 
 def delete_when_created(cluster, kind, name, ns):
-    """Someone else (a pruning GitOps controller) deletes the object as soon as it appears."""
+    """Someone else (a pruning GitOps controller) deletes the object as soon as it appears. The simulated
+    istiod is held until then, so it never reports on a route whose backend still exists."""
+    cluster.api.routes.enabled = False
+
+    def delete_and_resume():
+        res = cluster.api.catalog.by_kind(*kind)
+        cluster.api.routes.enabled = True
+        cluster.api._remove(res, cluster.api._key(res, ns, name))  # wakes the simulated istiod up
+
     def watch():
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if cluster.get(*kind, name, ns) is not None:
-                cluster.delete(*kind, name, ns)
+                cluster._call(delete_and_resume)
                 return
             time.sleep(0.02)
     thread = threading.Thread(target=watch, daemon=True)
