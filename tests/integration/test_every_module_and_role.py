@@ -263,8 +263,11 @@ def assert_every_write_in_diff(cluster, result, mark, when):
     assert written <= shown, f"{when}: wrote {sorted(written - shown, key=str)} without a diff entry"
 
 
-def istioctl_writes(istioctl, since):
-    return [s for s in istioctl.subcommands(since) if s in ISTIOCTL_WRITES]
+def assert_wrote_nothing(ctx, mark, imark, when):
+    """No non-dry-run write at the API server and no mutating istioctl subcommand since the marks."""
+    assert ctx.cluster.writes(mark) == [], f"{when}: wrote to the API server"
+    ran = [s for s in ctx.istioctl.subcommands(imark) if s in ISTIOCTL_WRITES]
+    assert ran == [], f"{when}: ran mutating istioctl subcommands {ran}"
 
 
 # ---- modules -----------------------------------------------------------------------------------
@@ -279,8 +282,7 @@ def module_step(ctx, module, args, check, changed, when, diff=True):
     result = ctx.playbook.run(f"ambient.mesh.{module}", args, check=check, diff=diff)
     assert result["changed"] is changed, f"{when}: changed={result['changed']}, expected {changed}"
     if check or not changed:
-        assert ctx.cluster.writes(mark) == [], f"{when}: wrote to the API server"
-        assert istioctl_writes(ctx.istioctl, imark) == [], f"{when}: ran a mutating istioctl subcommand"
+        assert_wrote_nothing(ctx, mark, imark, when)
     return result
 
 
@@ -345,8 +347,7 @@ def role_step(ctx, role, variables, check, changed, when):
     result = run_role(ctx.kubeconfig, ctx.tmp_path, f"ambient.mesh.{role}", variables, check=check)
     assert (result.changed > 0) is changed, f"{when}: changed={result.changed}, expected {changed}\n{result.stdout[-3000:]}"
     if check or not changed:
-        assert ctx.cluster.writes(mark) == [], f"{when}: wrote to the API server"
-        assert istioctl_writes(ctx.istioctl, imark) == [], f"{when}: ran a mutating istioctl subcommand"
+        assert_wrote_nothing(ctx, mark, imark, when)
     return result
 
 
