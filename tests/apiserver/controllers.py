@@ -151,7 +151,23 @@ def programmed(hostname, port=15008):
     return "Programmed", "Resource programmed, assigned to service(s) %s:%d" % (hostname, port)  # conversion.go
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RENDERED = {}
+
+
 def render_waypoint(gateway, revision, kube_version=133, template=TEMPLATE):
+    """render_template's objects, fresh copies; rendered once per input (istiod re-renders on every event,
+    but the result only depends on these inputs, and rendering 200 waypoints on every write is quadratic)."""
+    meta = gateway["metadata"]
+    key = json.dumps([meta.get("name"), meta.get("namespace"), meta.get("uid"), meta.get("labels"),
+                      meta.get("annotations"), gateway.get("spec"), revision, kube_version, str(template)],
+                     sort_keys=True, default=str)
+    if key not in _RENDERED:
+        _RENDERED[key] = render_template(gateway, revision, kube_version, template)
+    return copy.deepcopy(_RENDERED[key])
+
+
+def render_template(gateway, revision, kube_version=133, template=TEMPLATE):
     """ServiceAccount, Deployment and Service as istiod renders them from the waypoint template
     (pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go configureIstioGateway + apply()).
     The HorizontalPodAutoscaler and PodDisruptionBudget of the template are rendered only with a class
@@ -190,9 +206,9 @@ def render_waypoint(gateway, revision, kube_version=133, template=TEMPLATE):
                                    doc[cut:], re.M)
             pod_spec = {"serviceAccountName": data["ServiceAccount"], "containers": [{
                 "name": containers.group(1), "image": "docker.io/istio/proxyv2:1.30.3-distroless",
-                "ports": yaml.safe_load(textwrap.dedent(containers.group(2)))}]}
+                "ports": yaml.load(textwrap.dedent(containers.group(2)), Loader=_LOADER)}]}
             doc = doc[:cut]
-        obj = yaml.safe_load(gotemplate.render(doc, data))
+        obj = yaml.load(gotemplate.render(doc, data), Loader=_LOADER)
         obj["metadata"].setdefault("labels", {})[MANAGED] = MESH_CONTROLLER_LABEL  # apply(): managed-by label
         if pod_spec is not None:
             obj["spec"]["template"]["spec"] = pod_spec
