@@ -8,10 +8,11 @@ trap 'rm -rf "$out"' EXIT
 "$VENV/bin/ansible-galaxy" collection build --force --output-path "$out" .
 tarball=$(ls "$out"/ambient-mesh-*.tar.gz)
 listing=$(tar -tzf "$tarball")
-for required in plugins/modules/gateway_api_crds.py plugins/modules/mesh_info.py plugins/modules/istio_install.py \
-                roles/install/tasks/main.yml roles/install/meta/argument_specs.yml meta/runtime.yml README.md \
-                plugins/module_utils/_kube.py plugins/doc_fragments/wait.py; do
-  grep -qx "$required" <<<"$listing" || { echo "missing from $tarball: $required"; exit 1; }
+# everything the collection is made of, read from the tree, must be in the artifact
+missing=0
+for required in $(git ls-files plugins roles meta playbooks) README.md MANIFEST.json; do
+  grep -qx "$required" <<<"$listing" || { echo "missing from $tarball: $required"; missing=1; }
 done
+[ "$missing" = 0 ] || exit 1
 if grep -qE '^(\.venv|\.cache|\.git|\.ci)/' <<<"$listing"; then echo "the build includes local files"; exit 1; fi
 echo "built $(basename "$tarball") ($(wc -l <<<"$listing") entries)"
