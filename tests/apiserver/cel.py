@@ -129,6 +129,14 @@ _STRINGS = re.compile(r'[rR]?("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\]
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
+
+def _activation(value, old, schema):
+    """The CEL variables of a rule: self, and oldSelf when there is a stored value."""
+    activation = {"self": _to_cel(value, schema)}
+    if old is not None:
+        activation["oldSelf"] = _to_cel(old, schema)
+    return activation
+
 class RuleError(Exception):
     """A rule this evaluator cannot run: the write fails with a 500 naming it."""
 
@@ -303,6 +311,7 @@ class Validator:
                 self._walk(node.items, items, item, old_item, f"{path}[{i}]", None, item_ratchet, errors)
 
     def _run(self, node, schema, value, old, path, ratchet, errors):
+        """Each rule of a node on its value (self) and, on update, its stored value (oldSelf)."""
         where = path or "<root>"
         activation = None
         memo_self = json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -316,10 +325,7 @@ class Validator:
             memo = (rule.text, memo_self, memo_old if rule.uses_old else None)
             result = _RESULTS.get(memo)
             if result is None:
-                if activation is None:
-                    activation = {"self": _to_cel(value, schema)}
-                    if old is not None:
-                        activation["oldSelf"] = _to_cel(old, schema)
+                activation = activation or _activation(value, old, schema)
                 try:
                     result = rule.program.evaluate(activation)
                 except celpy.CELEvalError as exc:
@@ -337,10 +343,7 @@ class Validator:
                 continue  # unchanged since it was stored: a warning in kube-apiserver, not an error
             detail = None
             if rule.message_program is not None:
-                if activation is None:
-                    activation = {"self": _to_cel(value, schema)}
-                    if old is not None:
-                        activation["oldSelf"] = _to_cel(old, schema)
+                activation = activation or _activation(value, old, schema)
                 try:
                     text = rule.message_program.evaluate(activation)
                     if isinstance(text, str) and text.strip():
