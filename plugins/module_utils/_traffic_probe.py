@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""traffic_probe: choose the client pod, run one curl for N requests in it, measure, judge."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._exec import choose_container, choose_pod, run_in_pod
+from ansible_collections.ambient.mesh.plugins.module_utils._probe import (
+    curl_argv,
+    header_names,
+    new_marker,
+    parse_output,
+    summarise,
+)
+from ansible_collections.ambient.mesh.plugins.module_utils._verdicts import (
+    latency_verdict,
+    normalise,
+    share_verdict,
+    status_rate_verdict,
+    status_verdict,
+)
+
+MAX_REQUESTS = 10000
+# seconds the exec may take beyond requests x timeout (connecting, the API server, slow pods)
+EXEC_SLACK = 60
+
+
+def validate(params):
+    """Refuse bad options before anything runs; the compiled backend pattern."""
+    if not 1 <= params["requests"] <= MAX_REQUESTS:
+        raise AmbientMeshError("requests must be between 1 and %d, not %d" % (MAX_REQUESTS, params["requests"]))
+    if not 0 < params["confidence"] < 1:
+        raise AmbientMeshError("confidence must be between 0 and 1 (exclusive), e.g. 0.99, not %s" % params["confidence"])
+    if params["timeout"] is not None and params["timeout"] <= 0:
+        raise AmbientMeshError("timeout must be more than 0 seconds")
+    pattern = None
+    if params["backend_pattern"] is not None:
+        try:
+            pattern = re.compile(params["backend_pattern"])
+        except re.error as exc:
+            raise AmbientMeshError("backend_pattern is not a regular expression: %s" % exc)
+        if pattern.groups < 1:
+            raise AmbientMeshError("backend_pattern needs a group that captures the backend's name, "
+                                   "e.g. 'version: (v\\d+)'")
+    if params["expected_shares"]:
+        if pattern is None and not params["backend_header"]:
+            raise AmbientMeshError("expected_shares needs backend_pattern or backend_header to tell the backends apart")
+        try:
+            if any(float(w) < 0 for w in params["expected_shares"].values()):
+                raise ValueError("expected_shares: a weight is negative")
+            normalise(dict((b, float(w)) for b, w in params["expected_shares"].items()))
+        except (TypeError, ValueError) as exc:
+            raise AmbientMeshError("%s (weights are numbers, e.g. {v1: 95, v2: 5})" % exc)
+    rate = params["expected_status_rate"]
+    if rate and not 0 <= rate["percentage"] <= 100:
+        raise AmbientMeshError("expected_status_rate.percentage must be between 0 and 100")
+    return pattern
+
+
+def judge(params, measured):
+    verdicts = []
+    if params["expected_shares"]:
+        weights = dict((b, float(w)) for b, w in params["expected_shares"].items())
+        verdicts.append(share_verdict(measured["counts"], weights, params["confidence"],
+                                      params["reuse_connection"], measured["unidentified"]))
+    if params["expected_status"]:
+        verdicts.append(status_verdict(measured["status_codes"], measured["transport_errors"], params["expected_status"]))
+    rate = params["expected_status_rate"]
+    if rate:
+        verdicts.append(status_rate_verdict(measured["status_codes"], measured["requests"], rate["status"],
+                                            rate["percentage"], params["confidence"]))
+    if params["latency"] and any(v is not None for v in params["latency"].values()):
+        verdicts.append(latency_verdict(measured["latency"], params["latency"]))
+    return verdicts
+
+
+def run_probe(api, core, params):
+    """The measurements and verdicts of one probe; read-only, the same in check mode."""
+    pattern = validate(params)
+    headers = header_names(params["backend_header"], params["capture_headers"])
+    pod = choose_pod(api, params["namespace"], params["pod"], params["pod_selector"])
+    container = choose_container(pod, params["container"])
+    marker = new_marker()
+    argv = curl_argv(params["url"], params["requests"], marker, params["reuse_connection"], params["method"],
+                     params["headers"], params["timeout"], headers)
+    deadline = params["requests"] * (params["timeout"] or 300) + EXEC_SLACK
+    out = run_in_pod(core, pod, container, argv, deadline)
+    stdout = out.stdout.decode("utf-8", "replace")
+    stderr = out.stderr.decode("utf-8", "replace")
+    where = {"pod": pod["metadata"]["name"], "container": container, "command": argv, "rc": out.exit_code,
+             "stderr": stderr[-4000:]}
+    transfers, _rest = parse_output(stdout, marker, headers)
+    if len(transfers) != params["requests"]:
+        raise AmbientMeshError("curl in %s/%s made %d of %d requests (exit code %d): %s" % (
+            params["namespace"], pod["metadata"]["name"], len(transfers), params["requests"], out.exit_code,
+            stderr.strip()[-1000:] or stdout[-500:] or "no output"), **where)
+    result = summarise(transfers, pattern, params["backend_header"], params["capture_headers"] or [],
+                       params["return_sample"])
+    result.update(where)
+    result["verdicts"] = judge(params, result)
+    result["passed"] = all(v["passed"] for v in result["verdicts"])
+    result["changed"] = False
+    return result
