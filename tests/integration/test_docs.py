@@ -19,6 +19,9 @@ pytestmark = pytest.mark.integration
     ("ambient.mesh.mesh_info", ["fail_on_findings", "kubeconfig", "VS_SPLIT_WITHOUT_WAYPOINT", "EXAMPLES",
                                 "RETURN VALUES", "findings", "VS_IN_THIRD_NAMESPACE", "VS_SOURCE_LABELS_AT_WAYPOINT",
                                 "creation order"]),
+    ("ambient.mesh.traffic_probe", ["backend_pattern", "expected_shares", "reuse_connection", "kubeconfig",
+                                    "exact binomial test", "Bonferroni", "check mode", "EXAMPLES", "RETURN VALUES",
+                                    "verdicts"]),
 ])
 def test_ansible_doc_renders(module, must_show):
     binary = pathlib.Path(sys.executable).parent / "ansible-doc"
