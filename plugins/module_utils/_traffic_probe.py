@@ -97,9 +97,12 @@ def run_probe(api, core, params):
              "stderr": stderr[-4000:]}
     transfers, _rest = parse_output(stdout, marker, headers)
     if len(transfers) != params["requests"]:
-        raise AmbientMeshError("curl in %s/%s made %d of %d requests (exit code %d): %s" % (
+        # 126/127: the shell convention for "cannot execute"/"not found", as container runtimes report it
+        hint = ("; the container has no runnable curl: use a client image that has curl 7.84.0 or later "
+                "(curlimages/curl)" if out.exit_code in (126, 127) and not transfers else "")
+        raise AmbientMeshError("curl in %s/%s made %d of %d requests (exit code %d): %s%s" % (
             params["namespace"], pod["metadata"]["name"], len(transfers), params["requests"], out.exit_code,
-            stderr.strip()[-1000:] or stdout[-500:] or "no output"), **where)
+            stderr.strip()[-1000:] or stdout[-500:] or "no output", hint), **where)
     result = summarise(transfers, pattern, params["backend_header"], params["capture_headers"] or [],
                        params["return_sample"])
     result.update(where)
