@@ -114,6 +114,18 @@ def _exit_code(status_text, where):
     raise AmbientMeshError("exec in %s failed: %s" % (where, status.get("message") or status_text), exec_status=status)
 
 
+def _handshake_message(exc):
+    """The API server's Status message from a refused WebSocket handshake; websocket-client reports it as
+    "Handshake status 400 Bad Request -+-+- {headers} -+-+- {body}" (websocket/_handshake.py)."""
+    text = str(getattr(exc, "reason", None) or exc)
+    body = text.rsplit(" -+-+- ", 1)[-1]
+    try:
+        status = json.loads(body)
+        return "%s %s: %s" % (status.get("code"), status.get("reason"), status["message"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return text
+
+
 def run_in_pod(core, pod, container, argv, deadline_seconds, clock=time.monotonic):
     """ExecOutput(stdout bytes, stderr bytes, exit code) of argv run (no shell) in the container."""
     name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
@@ -122,7 +134,7 @@ def run_in_pod(core, pod, container, argv, deadline_seconds, clock=time.monotoni
         ws = stream(core.connect_get_namespaced_pod_exec, name, namespace, command=list(argv), container=container,
                     stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False, binary=True)
     except ApiException as exc:
-        raise AmbientMeshError("exec in %s failed: %s" % (where, getattr(exc, "reason", None) or exc))
+        raise AmbientMeshError("exec in %s failed: %s" % (where, _handshake_message(exc)))
     try:
         deadline = clock() + deadline_seconds
         while ws.is_open():

@@ -5,7 +5,12 @@ import json
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._exec import _exit_code, choose_container, choose_pod
+from ansible_collections.ambient.mesh.plugins.module_utils._exec import (
+    _exit_code,
+    _handshake_message,
+    choose_container,
+    choose_pod,
+)
 
 
 def pod(name, ready=True, phase="Running", containers=("curl",), running=None, annotations=None, deleting=False):
@@ -88,3 +93,14 @@ def test_a_command_that_did_not_run_is_an_error_with_the_servers_message():
         _exit_code(not_found, "x")
     with pytest.raises(AmbientMeshError, match="ended without a status"):
         _exit_code("", "x")
+
+
+def test_a_refused_handshake_shows_the_servers_status_message():
+    # websocket-client's WebSocketBadStatusException text, as kubernetes' websocket_call wraps it in ApiException
+    from kubernetes.client.exceptions import ApiException
+
+    body = json.dumps({"kind": "Status", "code": 400, "status": "Failure", "reason": "BadRequest",
+                       "message": "container nope is not valid for pod curl-1"})
+    exc = ApiException(status=0, reason="Handshake status 400 Bad Request -+-+- {'server': 'x'} -+-+- " + body)
+    assert _handshake_message(exc) == "400 BadRequest: container nope is not valid for pod curl-1"
+    assert _handshake_message(ApiException(status=0, reason="Connection refused")) == "Connection refused"
