@@ -1,0 +1,161 @@
+"""Which path a connection and its requests take, and what answers them (Istio ambient 1.30.3).
+
+- A client pod captured by ztunnel (routing.captured_by_ztunnel) connects to its node's ztunnel, which
+  accepts at once. For a Service without a waypoint ztunnel picks one ready endpoint per connection at
+  random, weighted by capacity (1 per pod) (ztunnel src/state.rs load_balance: choose_weighted), and pins
+  the connection to it; VirtualServices and DestinationRules play no part. For a Service a waypoint serves
+  (cluster.View.waypoint_for_service) ztunnel sends the connection to the waypoint, which routes every
+  request (routing.py). When ztunnel finds no upstream (no ready endpoint, a waypoint without ready pods)
+  or cannot reach it, it drops the accepted connection (ztunnel src/proxy/outbound.rs proxy_to: the error
+  ends the task and the client socket is closed, with curl's request unread: the kernel answers with a
+  reset) - curl reports a Recv failure, never an HTTP status.
+- A client outside the mesh goes through kube-proxy: one ready endpoint per connection at random (the
+  iptables/nftables proxier's random probabilities), straight to the pod: no waypoint, no L7 policy; a
+  Service without endpoints is rejected (kube-proxy pkg/proxy/iptables/proxier.go REJECT rule: connection
+  refused), and so is a pod where nothing listens.
+- A sidecar client is not simulated (its Envoy would apply VirtualServices and HTTPRoutes itself).
+"""
+
+from . import apps, routing
+from .cluster import labels
+from .messages import ConnectionFailed, ConnectionReset, NotSimulated, Response
+
+REFUSED = "Connection refused"
+
+
+class Network:
+    def __init__(self, dataplane):
+        self.dp = dataplane
+
+    @property
+    def view(self):
+        return self.dp.view
+
+    def connect(self, client, ip, port):
+        view, rng = self.view, self.dp.rng
+        if routing.is_sidecar(client):
+            raise NotSimulated("a sidecar client (its Envoy applies routes at the client)")
+        ambient = routing.captured_by_ztunnel(view, client)
+        svc, pod = view.service_by_ip(ip), view.pod_by_ip(ip)
+        source = (client.get("status") or {}).get("podIP", "")
+        if svc is not None:
+            if not any(p.get("port") == port for p in (svc.get("spec") or {}).get("ports") or []):
+                raise NotSimulated(f"a connection to {ip}:{port}, a port Service {_name(svc)} does not have")
+            if ambient:
+                waypoint = view.waypoint_for_service(svc)
+                if waypoint is not None:
+                    wsvc = view.waypoint_service(waypoint)
+                    if wsvc is None or not view.endpoints(wsvc, 15008):
+                        return Dropped(f"waypoint {_name(waypoint)} has no ready pod")
+                    return WaypointConnection(self.dp, svc, port, waypoint, source)
+                endpoints = view.endpoints(svc, port)
+                if not endpoints:
+                    return Dropped(f"Service {_name(svc)} has no ready endpoint")
+                return self._direct(*rng.choice(endpoints), source, mesh=True)
+            endpoints = view.endpoints(svc, port)
+            if not endpoints:
+                raise ConnectionFailed(REFUSED)
+            return self._direct(*rng.choice(endpoints), source, mesh=False)
+        if pod is not None:
+            if ambient and "istio.io/use-waypoint" in labels(pod):
+                raise NotSimulated(f"traffic to pod {_name(pod)} through a workload waypoint")
+            return self._direct(pod, port, source, mesh=ambient)
+        raise NotSimulated(f"a connection to {ip}, the address of no Service or pod")
+
+    def _direct(self, pod, port, source, mesh):
+        app = apps.app_for(pod, port)
+        if app is None:
+            if mesh:
+                return Dropped(f"nothing listens on {_name(pod)}:{port}")
+            raise ConnectionFailed(REFUSED)
+        return DirectConnection(self.dp, pod, app, source)
+
+
+class Dropped:
+    """Accepted by the local ztunnel, then closed: the request gets a reset."""
+
+    def __init__(self, why):
+        self.why = why
+
+    def send(self, req):
+        raise ConnectionReset(self.why)
+
+
+class DirectConnection:
+    """A TCP connection pinned to one pod (through ztunnel L4 or kube-proxy)."""
+
+    def __init__(self, dp, pod, app, source):
+        self.dp, self.pod, self.app = dp, pod, app
+        self.client_addr = f"{source}:{dp.rng.randint(32768, 60999)}"  # Linux ip_local_port_range default
+
+    def send(self, req):
+        resp = self.app.handle(req, self.pod, self.dp.now(), self.dp.rng, client_ip=self.client_addr)
+        resp.elapsed += self.dp.latency()
+        return resp
+
+
+class WaypointConnection:
+    """A connection to a Service a waypoint serves: the waypoint's Envoy routes every request."""
+
+    def __init__(self, dp, svc, port, waypoint, source):
+        self.dp, self.svc, self.port, self.waypoint = dp, svc, port, waypoint
+        self.client_addr = f"{source}:{dp.rng.randint(32768, 60999)}"
+
+    def send(self, req):
+        dp, rng = self.dp, self.dp.rng
+        routes = routing.waypoint_routes(dp.view, self.svc, self.port, self.waypoint)
+        if routes is None:
+            route = routing.Route("default inbound route", {}, [(self.svc, self.port, None, 1)], {})
+        else:
+            route = next((r for r in routes if r.matches(req, self.port)), None)
+            if route is None:
+                return self._local_reply(req, 404, b"", 0.0)  # router.cc: no route -> 404 (NR)
+        delay = 0.0
+        fault = route.fault
+        if "delay" in fault and routing.fault_hits(rng, fault["delay"][1]):
+            delay = fault["delay"][0]
+        if "abort" in fault and routing.fault_hits(rng, fault["abort"][1]):
+            # fault_filter.cc abortWithStatus: sendLocalReply(status, "fault filter abort")
+            return self._local_reply(req, fault["abort"][0], b"fault filter abort", delay)
+        target, port, subset, _weight = routing.pick_weighted(rng, route.destinations)
+        endpoints = dp.view.endpoints(target, port, subset)
+        if not endpoints:
+            # router.cc sendNoHealthyUpstreamResponse: 503 "no healthy upstream" (UH)
+            return self._local_reply(req, 503, b"no healthy upstream", delay)
+        # the inbound-vip cluster's default LEAST_REQUEST: with one request in flight every host ties,
+        # and Envoy picks among the tied hosts at random
+        pod, target_port = rng.choice(endpoints)
+        app = apps.app_for(pod, target_port)
+        if app is None:
+            raise NotSimulated(f"the waypoint's reply when {_name(pod)}:{target_port} refuses connections")
+        upstream = app.handle(req, pod, dp.now() + delay, rng, client_ip=self.client_addr, through_proxy=True)
+        upstream.elapsed += dp.latency()
+        if upstream.status == 503:
+            raise NotSimulated("an upstream 503 at the waypoint (Istio's default retry policy, route/retry/retry.go)")
+        # Envoy's HTTP/1 codec writes header names in lower case; Connection is hop by hop (the waypoint
+        # answers for its own downstream connection); server is overwritten (util/proxy_headers.go:
+        # ServerName istio-envoy, OVERWRITE); x-envoy-upstream-service-time is the router's
+        # (Envoy router filter docs, "x-envoy-upstream-service-time")
+        headers = [(k.lower(), v) for k, v in upstream.headers if k.lower() not in ("connection", "server")]
+        headers.append(("x-envoy-upstream-service-time", str(int(upstream.elapsed * 1000))))
+        headers.append(("server", "istio-envoy"))
+        if req.wants_close:
+            headers.append(("connection", "close"))
+        upstream.headers = headers
+        upstream.elapsed += delay + dp.latency(proxy=True)
+        return upstream
+
+    def _local_reply(self, req, status, body, delay):
+        """Envoy's local reply (http/utility.cc sendLocalReply): text/plain when there is a body."""
+        headers = [("content-length", str(len(body)))]
+        if body:
+            headers.append(("content-type", "text/plain"))
+        headers += [("date", apps.http_date(self.dp.now() + delay)), ("server", "istio-envoy")]
+        if req.wants_close:
+            headers.append(("connection", "close"))
+        return Response(status, headers, b"" if req.method == "HEAD" else body,
+                        elapsed=delay + self.dp.latency(proxy=True), backend="")
+
+
+def _name(obj):
+    return f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"

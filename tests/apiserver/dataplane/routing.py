@@ -1,0 +1,363 @@
+"""L7 at a waypoint (Istio 1.30.3): the route table the waypoint's Envoy gets for one Service, and what it
+does with one request.
+
+Rules, each from the file named:
+- pilot/pkg/networking/core/listener_waypoint.go getVirtualServiceForWaypoint: only VirtualServices in the
+  Service's namespace or the waypoint's own namespace apply, those whose hosts match the Service's hostname.
+- pilot/pkg/model/config.go ResolveShortnameToFQDN: a host without a dot is `<host>.<vs namespace>.svc.<domain>`;
+  a host with a dot is taken as written.
+- pilot/pkg/model/virtualservice_controller.go MergedVirtualServices + model/config.go sortConfigByCreationTime:
+  VirtualServices (the HTTPRoutes' generated ones included) in creation order, ties by name, then namespace.
+- listener_waypoint.go buildWaypointInboundHTTPRouteConfig + waypointInboundRoute: the routes of every such
+  VirtualService are concatenated in that order; an http rule without match is a catch-all and ends that
+  VirtualService; a match with sourceLabels is dropped; a VirtualService yielding no route is skipped; with
+  no route at all the waypoint uses the default inbound route (the Service itself).
+- Envoy routes in order, first match wins; a request no route matches gets Envoy's 404 with response flag NR
+  (router.cc: sendLocalReply(NotFound, "", ..., route_not_found)).
+- pilot/pkg/config/kube/gateway/route_collections.go HTTPRouteCollection: an HTTPRoute with a Service parent is
+  a VirtualService in the route's namespace for `<svc>.<ns>.svc.<domain>`, one http rule per (rule, match),
+  port match added from parentRef.port (augmentPortMatch), sorted by conversion.go sortHTTPRoutes, and routes
+  of several HTTPRoutes for the same namespace/port/host merged oldest first (mergeHTTPRoutes), named by that
+  key with "/" -> "~" and the oldest route's creation time.
+- Weighted destinations are Envoy weighted clusters: one pick per request. Faults: Envoy's fault filter
+  (source/extensions/filters/http/fault/fault_filter.cc) picks delay and abort independently per request,
+  the delay first, then the abort, whose local reply is the status with body `fault filter abort`.
+"""
+
+import re
+
+from .cluster import DOMAIN, labels
+from .messages import NotSimulated
+
+VS_HTTP_FIELDS = {"name", "match", "route", "fault"}
+VS_MATCH_FIELDS = {"name", "uri", "headers", "queryParams", "method", "port", "sourceLabels"}
+
+
+class Route:
+    def __init__(self, source, match, destinations, fault):
+        self.source = source  # "VirtualService ns/name" | "HTTPRoute ns/name"
+        self.match = match  # dict: uri (kind, value), headers [(name, kind, value)], method, query, port
+        self.destinations = destinations  # [(Service, port, subset labels | None, weight)]
+        self.fault = fault  # {"delay": (seconds, percent), "abort": (status, percent)}
+
+    def matches(self, req, port):
+        m = self.match
+        if m.get("port") is not None and m["port"] != port:
+            return False
+        path, _, query = req.path.partition("?")
+        if "uri" in m and not _string_match(m["uri"], path):
+            return False
+        if "method" in m and not _string_match(m["method"], req.method):
+            return False
+        for name, kind, value in m.get("headers", []):
+            got = req.header(name)
+            if got is None or not _string_match((kind, value), got):
+                return False
+        params = {}
+        for pair in query.split("&") if query else []:
+            key, _, val = pair.partition("=")
+            params.setdefault(key, val)
+        for name, kind, value in m.get("query", []):
+            if name not in params or not _string_match((kind, value), params[name]):
+                return False
+        return True
+
+
+def _string_match(spec, text):
+    kind, value = spec
+    if kind == "exact":
+        return text == value
+    if kind == "prefix":
+        return text.startswith(value)
+    if kind == "regex":  # Envoy safe_regex (RE2), full match
+        return re.fullmatch(value, text) is not None
+    if kind == "path_prefix":  # Gateway API PathPrefix: element-wise prefix of the path
+        value = value.rstrip("/")
+        return value == "" or text == value or text.startswith(value + "/")
+    raise NotSimulated(f"string match {kind}")
+
+
+def fqdn(host, namespace):
+    if "." not in host and host != "*":
+        return f"{host}.{namespace}.svc.{DOMAIN}"
+    return host
+
+
+def host_matches(pattern, hostname):
+    """pkg/config/host Name.Matches for the names used here ("*" and "*.suffix" wildcards)."""
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return hostname.endswith(pattern[1:])
+    return pattern == hostname
+
+
+def _created(obj):
+    return obj["metadata"].get("creationTimestamp", "")
+
+
+def waypoint_routes(view, svc, port, waypoint):
+    """The waypoint's route list for a Service port, or None when the default route (the Service) applies."""
+    ns = svc["metadata"]["namespace"]
+    hostname = f"{svc['metadata']['name']}.{ns}.svc.{DOMAIN}"
+    configs = []  # (creationTimestamp, name, namespace, source, [(http, matches)])
+    for vs in view.all("networking.istio.io", "virtualservices"):
+        vns = vs["metadata"]["namespace"]
+        spec = vs.get("spec") or {}
+        gateways = spec.get("gateways")
+        if gateways and "mesh" not in gateways:
+            continue
+        if vns not in (ns, waypoint["metadata"]["namespace"]):
+            continue  # getVirtualServiceForWaypoint: other namespaces are ignored
+        if not any(host_matches(fqdn(h, vns), hostname) for h in spec.get("hosts") or []):
+            continue
+        if spec.get("exportTo") or spec.get("delegate") or spec.get("tcp") or spec.get("tls"):
+            raise NotSimulated(f"VirtualService {vns}/{vs['metadata']['name']}: exportTo/delegate/tcp/tls")
+        if not spec.get("http"):
+            continue
+        configs.append((_created(vs), vs["metadata"]["name"], vns, f"VirtualService {vns}/{vs['metadata']['name']}",
+                        [_vs_http(view, h, vns, ns, waypoint) for h in spec["http"]]))
+    configs.extend(_httproute_configs(view, svc, hostname))
+    configs.sort(key=lambda c: (c[0], c[1], c[2]))
+    routes = []
+    for _created_at, _name, _ns, source, https in configs:
+        for http in https:
+            matches, destinations, fault = http
+            if not matches:
+                routes.append(Route(source, {}, destinations, fault))
+                break  # a catch-all ends this VirtualService
+            ended = False
+            for match in matches:
+                if match.get("sourceLabels"):
+                    continue  # dropped at waypoints (istio/istio#51565)
+                route = Route(source, match, destinations, fault)
+                routes.append(route)
+                if _catch_all(route.match):
+                    ended = True
+                    break
+            if ended:
+                break
+    return routes or None
+
+
+def _catch_all(match):
+    """pilot/pkg/networking/core/route/route.go IsCatchAllRoute: prefix "/" (or none), nothing else."""
+    uri = match.get("uri")
+    return (uri is None or uri in (("prefix", "/"), ("path_prefix", "/"), ("path_prefix", ""))) \
+        and not match.get("headers") and not match.get("query") and "method" not in match
+
+
+def _vs_http(view, http, vs_ns, svc_ns, waypoint):
+    unknown = set(http) - VS_HTTP_FIELDS
+    if unknown:
+        raise NotSimulated(f"VirtualService http fields {sorted(unknown)}")
+    matches = []
+    for m in http.get("match") or []:
+        bad = set(m) - VS_MATCH_FIELDS
+        if bad:
+            raise NotSimulated(f"VirtualService match fields {sorted(bad)}")
+        out = {"sourceLabels": m.get("sourceLabels")} if m.get("sourceLabels") else {}
+        if m.get("uri"):
+            out["uri"] = _vs_string(m["uri"])
+        if m.get("method"):
+            out["method"] = _vs_string(m["method"])
+        if m.get("port"):
+            out["port"] = m["port"]
+        out["headers"] = [(k.lower(), *_vs_string(v)) for k, v in (m.get("headers") or {}).items()]
+        out["query"] = [(k, *_vs_string(v)) for k, v in (m.get("queryParams") or {}).items()]
+        matches.append(out)
+    destinations = []
+    for dest in http.get("route") or []:
+        d = dest.get("destination") or {}
+        if set(dest) - {"destination", "weight"}:
+            raise NotSimulated(f"VirtualService route fields {sorted(set(dest) - {'destination', 'weight'})}")
+        target = _service_for_host(view, fqdn(d.get("host", ""), vs_ns))
+        port = (d.get("port") or {}).get("number") or _only_port(target)
+        subset = _subset(view, target, d["subset"], waypoint) if d.get("subset") else None
+        destinations.append((target, port, subset, dest.get("weight")))
+    if len(destinations) == 1 and not destinations[0][3]:
+        destinations[0] = destinations[0][:3] + (100,)
+    if not destinations:
+        raise NotSimulated("a VirtualService http rule without route (redirect/directResponse)")
+    return matches, destinations, _fault(http.get("fault"))
+
+
+def _vs_string(spec):
+    (kind, value), = spec.items()
+    if kind not in ("exact", "prefix", "regex"):
+        raise NotSimulated(f"StringMatch {kind}")
+    return kind, value
+
+
+def _only_port(svc):
+    ports = (svc.get("spec") or {}).get("ports") or []
+    if len(ports) != 1:
+        raise NotSimulated(f"a VirtualService destination without port for a Service with {len(ports)} ports")
+    return ports[0]["port"]
+
+
+def _service_for_host(view, host):
+    suffix = f".svc.{DOMAIN}"
+    if host.endswith(suffix) and host[: -len(suffix)].count(".") == 1:
+        name, ns = host[: -len(suffix)].split(".")
+        svc = view.service(ns, name)
+        if svc is not None:
+            return svc
+    raise NotSimulated(f"a route destination host {host!r} that is no Service of the cluster")
+
+
+def _subset(view, svc, name, waypoint):
+    """The DestinationRule subset's labels. DestinationRules for the host from the Service's namespace, the
+    waypoint's, or the root namespace istio-system; more than one is a merge the simulation does not do."""
+    ns = svc["metadata"]["namespace"]
+    hostname = f"{svc['metadata']['name']}.{ns}.svc.{DOMAIN}"
+    rules = [dr for dr in view.all("networking.istio.io", "destinationrules")
+             if dr["metadata"]["namespace"] in (ns, waypoint["metadata"]["namespace"], "istio-system")
+             and host_matches(fqdn((dr.get("spec") or {}).get("host", ""), dr["metadata"]["namespace"]), hostname)]
+    if len(rules) != 1:
+        raise NotSimulated(f"{len(rules)} DestinationRules for {hostname} (subset {name})")
+    spec = rules[0].get("spec") or {}
+    if spec.get("trafficPolicy") or spec.get("exportTo"):
+        raise NotSimulated("DestinationRule trafficPolicy/exportTo")
+    for subset in spec.get("subsets") or []:
+        if subset.get("name") == name:
+            if subset.get("trafficPolicy"):
+                raise NotSimulated("DestinationRule subset trafficPolicy")
+            return subset.get("labels") or {}
+    raise NotSimulated(f"subset {name} missing from DestinationRule {rules[0]['metadata']['name']} (Envoy: no cluster)")
+
+
+def _fault(fault):
+    if not fault:
+        return {}
+    out = {}
+    if set(fault) - {"delay", "abort"}:
+        raise NotSimulated(f"fault fields {sorted(set(fault) - {'delay', 'abort'})}")
+    for kind, field in (("delay", "fixedDelay"), ("abort", "httpStatus")):
+        spec = fault.get(kind)
+        if not spec:
+            continue
+        if field not in spec or "percentage" not in spec:
+            raise NotSimulated(f"fault {kind} without {field} or percentage")
+        value = _seconds(spec[field]) if kind == "delay" else int(spec[field])
+        out[kind] = (value, float(spec["percentage"].get("value", 0)))
+    return out
+
+
+def _seconds(duration):
+    """A protobuf Duration as YAML writes it ("3s", "0.5s", "100ms" are what Istio accepts)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration)
+    if not m:
+        raise NotSimulated(f"duration {duration!r}")
+    return float(m.group(1)) * {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
+
+
+# ---- HTTPRoutes (Gateway API, mesh parent) -----------------------------------------------------------
+def _httproute_configs(view, svc, hostname):
+    ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+    by_key = {}
+    for route in view.all("gateway.networking.k8s.io", "httproutes"):
+        rns = route["metadata"]["namespace"]
+        spec = route.get("spec") or {}
+        for ref in spec.get("parentRefs") or []:
+            if ref.get("kind") != "Service" or ref.get("group", "") not in ("", "core") or ref.get("name") != name \
+                    or ref.get("namespace", rns) != ns:
+                continue
+            if rns != ns:
+                raise NotSimulated(f"HTTPRoute {rns}/{route['metadata']['name']} attached to a Service in {ns} (consumer route)")
+            port = ref.get("port")
+            key = f"{rns}/{port}/{hostname}" if port is not None else f"{rns}/{hostname}"
+            by_key.setdefault(key, []).append((route, port))
+    configs = []
+    for key, items in by_key.items():
+        items.sort(key=lambda i: (_created(i[0]), i[0]["metadata"]["namespace"], i[0]["metadata"]["name"]))
+        https = []
+        for route, port in items:  # route_collections.go mergeHTTPRoutes: oldest first, rules appended
+            https.extend(_sorted_rules(view, route, port))
+        oldest = items[0][0]
+        configs.append((_created(oldest), key.replace("/", "~"), oldest["metadata"]["namespace"],
+                        "HTTPRoute " + ", ".join(f"{r['metadata']['namespace']}/{r['metadata']['name']}" for r, _ in items),
+                        https))
+    return configs
+
+
+def _sorted_rules(view, route, port):
+    rns = route["metadata"]["namespace"]
+    out = []
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        if set(rule) - {"matches", "backendRefs", "name"}:
+            raise NotSimulated(f"HTTPRoute rule fields {sorted(set(rule) - {'matches', 'backendRefs', 'name'})}")
+        destinations = []
+        for ref in rule.get("backendRefs") or []:
+            if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in ("", "core") \
+                    or ref.get("namespace", rns) != rns or ref.get("filters"):
+                raise NotSimulated(f"HTTPRoute backendRef {ref}")
+            target = view.service(rns, ref["name"])
+            if target is None:
+                raise NotSimulated(f"HTTPRoute backend {rns}/{ref['name']} that does not exist (ResolvedRefs False)")
+            destinations.append((target, ref.get("port"), None, ref.get("weight", 1)))
+        if not destinations:
+            raise NotSimulated("an HTTPRoute rule without backendRefs (Envoy answers 500)")
+        for match in rule.get("matches") or [None]:
+            converted = {"port": port} if port is not None else {}
+            if match:
+                if set(match) - {"path", "headers", "queryParams", "method"}:
+                    raise NotSimulated(f"HTTPRoute match {match}")
+                path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+                kind = {"Exact": "exact", "PathPrefix": "path_prefix", "RegularExpression": "regex"}[path.get("type", "PathPrefix")]
+                converted["uri"] = (kind, path.get("value", "/"))
+                if match.get("method"):
+                    converted["method"] = ("exact", match["method"])
+                converted["headers"] = [(h["name"].lower(), {"Exact": "exact", "RegularExpression": "regex"}[h.get("type", "Exact")],
+                                         h["value"]) for h in match.get("headers") or []]
+                converted["query"] = [(q["name"], {"Exact": "exact", "RegularExpression": "regex"}[q.get("type", "Exact")],
+                                       q["value"]) for q in match.get("queryParams") or []]
+            out.append(([converted] if converted else [], destinations, {}))
+    return sorted(out, key=_precedence)  # sorted() is stable, as sort.SliceStable
+
+
+def _precedence(http):
+    """conversion.go sortHTTPRoutes: rules with a match first; exact > prefix > regex, longer path, method,
+    more headers, more query params (a key for Python's stable sort)."""
+    matches = http[0]
+    if not matches or "uri" not in matches[0]:
+        return (1, 0, 0, 0, 0, 0) if not matches else (0, 1, 0, 0, 0, 0)
+    m = matches[0]
+    rank = {"exact": 3, "path_prefix": 2, "prefix": 2, "regex": 1}[m["uri"][0]]
+    return (0, -rank, -len(m["uri"][1]), 0 if "method" in m else 1, -len(m.get("headers", [])), -len(m.get("query", [])))
+
+
+def pick_weighted(rng, destinations):
+    """Envoy weighted clusters: one pick per request, proportional to the weights."""
+    total = sum(int(d[3] or 0) for d in destinations)
+    if total <= 0:
+        raise NotSimulated("a route whose weights are all 0 (Envoy answers 500)")
+    point = rng.randrange(total)
+    for dest in destinations:
+        point -= int(dest[3] or 0)
+        if point < 0:
+            return dest
+    raise AssertionError("unreachable")
+
+
+def fault_hits(rng, percent):
+    """Envoy's runtime fractional percent (denominator one million; Istio translatePercentToFractionalPercent)."""
+    return rng.randrange(1_000_000) < int(round(percent * 10_000))
+
+
+def is_sidecar(pod):
+    """An injected pod: its istio-proxy container (or native sidecar init container)."""
+    spec = pod.get("spec") or {}
+    return any(c.get("name") == "istio-proxy" for c in (spec.get("containers") or []) + (spec.get("initContainers") or []))
+
+
+def captured_by_ztunnel(view, pod):
+    """Ambient capture of a pod (cni/pkg/util/podutil_test.go TestPodRedirectionEnabled: the pod's
+    istio.io/dataplane-mode label, else its namespace's; `none` on the pod opts out; a pod with a sidecar
+    is never captured), with a running ztunnel to carry it."""
+    if is_sidecar(pod):
+        return False
+    mode = labels(pod).get("istio.io/dataplane-mode")
+    if mode is None:
+        mode = labels(view.namespace(pod["metadata"]["namespace"])).get("istio.io/dataplane-mode")
+    return mode == "ambient" and view.ztunnel_ready()
