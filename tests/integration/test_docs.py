@@ -37,6 +37,8 @@ def test_ansible_doc_renders(module, must_show):
                                         "RETURN VALUES", "use_waypoint_namespace"]),
     ("ambient.mesh.waypoint", ["waypoint_for", "enroll_services", "enroll_namespaces", "overwrite", "EXAMPLES",
                                "RETURN VALUES", "allowed_namespaces"]),
+    ("ambient.mesh.fault_injection", ["prune_expired", "expires_after", "destinations", "PathPrefix", "force_conflicts",
+                                      "EXAMPLES", "RETURN VALUES", "WaypointBound", "creation order", "FAULT_EXPIRED"]),
     ("ambient.mesh.traffic_split", ["require_waypoint", "remove_conflicts", "unmatched_version", "route_name",
                                     "hello-http-split-traffic", "EXAMPLES", "RETURN VALUES", "ResolvedWaypoints"]),
 ])
