@@ -53,6 +53,7 @@ BUILTINS = [
     _builtin("apps", "v1", "daemonsets", "DaemonSet", True, status=True, short=["ds"]),
     _builtin("apps", "v1", "statefulsets", "StatefulSet", True, status=True, short=["sts"]),
     _builtin("apps", "v1", "replicasets", "ReplicaSet", True, status=True, short=["rs"]),
+    _builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
              False, status=True, short=["crd", "crds"]),
     _builtin("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
@@ -188,6 +189,12 @@ class Catalog:
         return None
 
 
+# Subresources served besides status, as kube-apiserver's discovery lists them (pkg/registry/core/pod/storage:
+# the exec REST's New() is a Pod but its kind in discovery is the connect options' kind, PodExecOptions,
+# with the verbs of a connecter whose methods are GET and POST)
+CONNECT_SUBRESOURCES = {("", "pods"): [{"name": "pods/exec", "kind": "PodExecOptions", "verbs": ["create", "get"]}]}
+
+
 def discovery_entry(res: Resource) -> list[dict[str, Any]]:
     entry = {
         "name": res.plural,
@@ -201,7 +208,10 @@ def discovery_entry(res: Resource) -> list[dict[str, Any]]:
     if res.categories:
         entry["categories"] = res.categories
     out = [entry]
+    for sub in [] if res.crd_name else CONNECT_SUBRESOURCES.get((res.group, res.plural), []):
+        out.append({"name": sub["name"], "singularName": "", "namespaced": res.namespaced, "kind": sub["kind"],
+                    "verbs": sub["verbs"]})
     if res.status_subresource:
         out.append({"name": f"{res.plural}/status", "singularName": "", "namespaced": res.namespaced,
                     "kind": res.kind, "verbs": ["get", "patch", "update"]})
-    return out
+    return sorted(out, key=lambda e: e["name"])

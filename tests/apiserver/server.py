@@ -20,9 +20,10 @@ import yaml
 from kmock import KubernetesError, KubernetesScaffold, Response
 from kmock._internal import parsing
 
-from . import builtins, cel, openapi, patches, schema, selectors, ssa
+from . import builtins, cel, exec as exec_mod, openapi, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
 from .controllers import WaypointController, WorkloadController
+from .pods import PodController
 from .route_status import RouteStatusController
 
 _JSON_PATCH = "application/json-patch+json"
@@ -110,6 +111,10 @@ class ApiServer(KubernetesScaffold):
     workloads: object = None
     waypoints: object = None
     routes: object = None
+    pods: object = None
+    # what runs a command in a container for pods/exec: run(pod, container_name, argv) -> execapi.ExecResult
+    # (tests/apiserver/execapi.py); None: exec answers that no data plane is simulated
+    dataplane: object = None
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -118,6 +123,13 @@ class ApiServer(KubernetesScaffold):
         self.workloads = WorkloadController(self)
         self.waypoints = WaypointController(self)
         self.routes = RouteStatusController(self)
+        self.pods = PodController(self)
+
+    async def __call__(self, raw_request):
+        # pods/exec upgrades the connection to a WebSocket: answered here, before kmock reads the request
+        if exec_mod.is_exec(raw_request):
+            return await exec_mod.serve(self, raw_request)
+        return await super().__call__(raw_request)
 
     async def _handle(self, request):
         # kmock matches every reaction against its whole request history, which grows with each
@@ -658,6 +670,7 @@ class ApiServer(KubernetesScaffold):
             self._crd_written(new)
         if sub is None:
             self.workloads.observe(res, new, old)
+        self.pods.written(res, new)
         self.waypoints.notify(res, manager)
         self.routes.notify(res, manager)
         return new
@@ -753,6 +766,7 @@ class ApiServer(KubernetesScaffold):
             # foreground deletion: the object stays, marked, until its pods are gone
             obj["metadata"].update(deletionTimestamp=_now(), finalizers=["foregroundDeletion"],
                                    resourceVersion=self._next_rv())
+            self.pods.terminating(res, obj)
             asyncio.get_running_loop().call_later(delay, self._remove_if_same, res, key,
                                                   obj["metadata"]["uid"])
             return self._out(res, obj)
@@ -781,6 +795,7 @@ class ApiServer(KubernetesScaffold):
         gone = self.objects.pop(key, None)
         if res.plural == "services" and not res.group:
             self.allocator.forget(gone)
+        self.pods.removed(res, key, gone)
         self.waypoints.notify(res, None)
         self.routes.notify(res, None)
         if res.plural == "namespaces":  # the namespace controller, done at once
