@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 
 from builders import namespace, service
-from conftest import GATEWAY_V121, GATEWAY_V151, ROOT, run_role, seed_istio
+from conftest import GATEWAY_V121, GATEWAY_V151, ISTIO_CRDS, ROOT, run_role, seed_istio
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ SIDECAR_LABELS = {"istio-injection": "enabled", "istio.io/rev": "default"}
 # Mutating istioctl subcommands, which check mode must never run.
 ISTIOCTL_WRITES = {"install", "uninstall", "tag set", "tag remove", "waypoint apply", "waypoint delete"}
 
-API_VERSIONS = {"Namespace": "v1", "Service": "v1", "ConfigMap": "v1",
+API_VERSIONS = {"VirtualService": "networking.istio.io/v1", "Namespace": "v1", "Service": "v1", "ConfigMap": "v1",
                 "Deployment": "apps/v1", "DaemonSet": "apps/v1", "StatefulSet": "apps/v1",
                 "Gateway": "gateway.networking.k8s.io/v1", "HTTPRoute": "gateway.networking.k8s.io/v1",
                 "CustomResourceDefinition": "apiextensions.k8s.io/v1",
@@ -107,6 +107,12 @@ def bound_lab(ctx):
                                                "wait_timeout": 30})
 
 
+def fault_lab(ctx):
+    """The bound lab with Istio's CRDs (VirtualService), where a fault applies."""
+    ctx.cluster.load_crds(ISTIO_CRDS)
+    bound_lab(ctx)
+
+
 SPLIT = {"service": "helloworld", "namespace": "hello", "versions": [{"name": "v1", "weight": 95},
                                                                      {"name": "v2", "weight": 5}]}
 
@@ -119,6 +125,12 @@ MODULE_SCENARIOS = {
         absent=lambda ctx: {"namespaces": [{"name": "hello", "state": "absent"}], "restart_workloads": True},
         foreign=(NS + (None, "hello"), DEPLOY + ("hello", "web")),
         sidecar_labels_on_present=False),
+    "fault_injection": Scenario(
+        setup=fault_lab,
+        present=lambda ctx: {"faults": [{"service": "helloworld", "namespace": "hello", "expires_after": "15m",
+                                         "delay": {"fixed_delay": "3s"}, "abort": {"http_status": 500, "percentage": 50}}]},
+        absent=lambda ctx: {"faults": [{"service": "helloworld", "namespace": "hello", "state": "absent"}]},
+        foreign=(SVC + ("hello", "helloworld"),)),
     "gateway_api_crds": Scenario(
         setup=older_gateway_api,
         present=lambda ctx: {"version": "v1.5.1", "src": str(GATEWAY_V151), "wait_timeout": 30},
