@@ -101,12 +101,27 @@ class Lab:
         self.cluster.put(builders.waypoint(ns, name, programmed=None))
         settle(lambda: self.cluster.get("apps/v1", "Deployment", name, ns) is not None, "waypoint Deployment")
         dep = self.cluster.get("apps/v1", "Deployment", name, ns)
-        for i in range(pods):
-            self.cluster.put(pod(ns, f"{name}-5f7c9d-w{i:04d}", dep["spec"]["template"]))
+        try:  # the Pod controller, where it runs, makes the waypoint's pods; else they are put here
+            settle(lambda: self.waypoint_pods(ns, name), "waypoint pods from the Pod controller", timeout=1.0)
+        except AssertionError:
+            for i in range(pods):
+                self.cluster.put(pod(ns, f"{name}-5f7c9d-w{i:04d}", dep["spec"]["template"]))
         labels = dict(builders.AMBIENT, **{"istio.io/use-waypoint": name})
         self.cluster.put(builders.namespace(ns, **labels))
         for svc in services:
             settle(lambda svc=svc: bound(self.cluster, ns, svc), f"{ns}/{svc} bound to its waypoint")
+
+    def waypoint_pods(self, ns, name="waypoint"):
+        return [p for p in self.cluster.list("v1", "Pod", ns)
+                if p["metadata"]["labels"].get("gateway.networking.k8s.io/gateway-name") == name]
+
+    def scale_waypoint_to_zero(self, ns="hello", name="waypoint"):
+        dep = self.cluster.get("apps/v1", "Deployment", name, ns)
+        dep["spec"]["replicas"] = 0
+        self.cluster.put(dep, manager="kubectl")
+        for p in self.waypoint_pods(ns, name):
+            self.cluster.delete("v1", "Pod", p["metadata"]["name"], ns)
+        settle(lambda: not self.waypoint_pods(ns, name), "no waypoint pods")
 
     def curl(self, *args, pod=None):
         """Runs curl in the client pod as the exec handler does (on the server's loop: no race with it)."""
