@@ -83,10 +83,10 @@ class HTTPBin:
         elif re.fullmatch(r"/delay/[^/]+", path):
             seconds = _go_duration(path.split("/")[2])
             if seconds is None or seconds > self.MAX_DURATION or seconds < 0:
-                detail = "invalid duration: " + ("duration %s longer than 10s" % path.split("/")[2]
-                                                 if seconds is not None and seconds > 0 else "invalid syntax")
-                if seconds is None or seconds < 0:
+                if seconds is None or seconds < 0 or seconds >= 60:
                     raise NotSimulated(f"go-httpbin's error text for /delay/{path.split('/')[2]}")
+                # helpers.go parseBoundedDuration: "duration %s longer than %s" with Go's Duration.String
+                detail = "invalid duration: duration %ss longer than 10s" % format(seconds, "g")
                 status, body = 400, _json({"status_code": 400, "error": "Bad Request", "detail": detail})
             else:
                 delay = seconds

@@ -281,7 +281,7 @@ def _transfer(dp, client, opts, url, urlnum, cache, version):
     if opts.get("fail") and resp.status >= 400:
         t.code, t.error = HTTP_RETURNED_ERROR, f"The requested URL returned error: {resp.status}"  # lib/http.c
         t.body = b""
-        cache.pop(key, None)  # lib/http.c http_should_fail: the connection is closed ("HTTP error")
+        cache.pop(key, None)  # lib/multi.c: an error result closes the connection ("Transfer returned error")
     return _finish(dp, t, first_byte)
 
 
