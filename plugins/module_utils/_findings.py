@@ -7,6 +7,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ambient.mesh.plugins.module_utils._fault_records import (
+    CREATED_AT,
+    FAULT_FOR,
+    annotation,
+    expiry,
+    format_time,
+    is_fault,
+    utc_now,
+)
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     DATAPLANE_MODE,
     GATEWAY_MANAGED,
@@ -26,7 +35,10 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
 class Snapshot(object):
     """Indexes over the objects read from the cluster."""
 
-    def __init__(self, namespaces=(), services=(), gateways=(), httproutes=(), virtualservices=(), workloads=None):
+    def __init__(self, namespaces=(), services=(), gateways=(), httproutes=(), virtualservices=(), workloads=None,
+                 now=None):
+        # the time expiries are judged against (a datetime in UTC); the clock when not given
+        self.now = now or utc_now()
         self.namespaces = dict((n["metadata"]["name"], n) for n in namespaces)
         self.services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in services)
         self.waypoints = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
@@ -127,6 +139,7 @@ def find_misconfigurations(snapshot):
     findings += _vs_ignored_at_waypoint(snapshot)
     findings += _weighted_backends_without_pods(snapshot)
     findings += _all_weights_zero(snapshot)
+    findings += _expired_faults(snapshot)
     return findings
 
 
@@ -380,4 +393,38 @@ def _all_weights_zero(snapshot):
                     "every backend of rule %d of HTTPRoute %s/%s has weight 0, so the requests it matches go nowhere "
                     "(HTTP 500)" % (index, route["metadata"]["namespace"], route["metadata"]["name"]),
                     "give at least one backend a weight above 0 (ambient.mesh.traffic_split refuses all-zero weights)"))
+    return out
+
+
+def _fault_text(vs):
+    parts = []
+    for route in (vs.get("spec") or {}).get("http") or []:
+        fault = route.get("fault") or {}
+        if fault.get("delay"):
+            parts.append("delay %s for %s%% of requests" % (fault["delay"].get("fixedDelay"),
+                                                             (fault["delay"].get("percentage") or {}).get("value", 100)))
+        if fault.get("abort"):
+            parts.append("HTTP %s for %s%% of requests" % (fault["abort"].get("httpStatus"),
+                                                            (fault["abort"].get("percentage") or {}).get("value", 100)))
+    return " and ".join(parts) or "a fault"
+
+
+def _expired_faults(snapshot):
+    """A fault VirtualService of this collection whose ambient.mesh/expires-at has passed: a play that injected it
+    was interrupted before its clean-up (Ansible runs no `always` on an interrupt), and Istio keeps applying it -
+    a forgotten fault is an outage."""
+    out = []
+    for vs in sorted(snapshot.virtualservices, key=object_ref):
+        moment = expiry(vs)
+        if not is_fault(vs) or moment is None or moment > snapshot.now:
+            continue
+        ns, name = vs["metadata"]["namespace"], vs["metadata"]["name"]
+        service = labels_of(vs)[FAULT_FOR]
+        out.append(_finding(
+            "FAULT_EXPIRED", "error", vs,
+            "fault VirtualService %s/%s (%s, on Service %s/%s) expired at %s (created %s) and is still in force: "
+            "a fault left behind, most likely by an interrupted ambient.mesh.fault_check run"
+            % (ns, name, _fault_text(vs), ns, service, format_time(moment), annotation(vs, CREATED_AT) or "?"),
+            "remove it: ambient.mesh.fault_injection with prune_expired: [%s] (or faults: [{service: %s, namespace: "
+            "%s, state: absent}]); the fault_check role does this before every check" % (ns, service, ns)))
     return out

@@ -7,6 +7,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ambient.mesh.plugins.module_utils._fault_records import (
+    CREATED_AT,
+    FAULT_FOR,
+    annotation,
+    expiry,
+    format_time,
+    is_fault,
+    utc_now,
+)
 from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
     Snapshot,
     find_misconfigurations,
@@ -106,9 +115,11 @@ def route_summary(raw):
     return sorted(out, key=lambda r: (r["namespace"], r["name"]))
 
 
-def fault_summary(raw):
+def fault_summary(raw, now):
     out = []
     for vs in raw["virtualservices"]:
+        moment = expiry(vs)
+        ours = is_fault(vs)
         for index, route in enumerate((vs.get("spec") or {}).get("http") or []):
             fault = route.get("fault")
             if not fault:
@@ -121,15 +132,20 @@ def fault_summary(raw):
                           "percentage": (delay.get("percentage") or {}).get("value")} if delay else None,
                 "abort": {"http_status": abort.get("httpStatus"),
                           "percentage": (abort.get("percentage") or {}).get("value")} if abort else None,
+                "managed": ours, "service": labels_of(vs)[FAULT_FOR] if ours else None,
+                "created_at": annotation(vs, CREATED_AT) if ours else None,
+                "expires_at": format_time(moment) if ours and moment else None,
+                "expired": bool(ours and moment and moment <= now),
             })
     return sorted(out, key=lambda f: (f["namespace"], f["name"], f["route"]))
 
 
 def describe_mesh(api, concurrency=8):
     raw = read_lists(api, READS, concurrency)
+    now = utc_now()
     snapshot = Snapshot(namespaces=raw["namespaces"], services=raw["services"], gateways=raw["gateways"],
                         httproutes=raw["httproutes"], virtualservices=raw["virtualservices"],
-                        workloads=raw["deployments"] + raw["statefulsets"])
+                        workloads=raw["deployments"] + raw["statefulsets"], now=now)
     findings = find_misconfigurations(snapshot)
     return {
         "changed": False,
@@ -139,7 +155,7 @@ def describe_mesh(api, concurrency=8):
         "namespaces": namespace_summary(raw),
         "waypoints": waypoint_summary(raw),
         "routes": route_summary(raw),
-        "fault_injections": fault_summary(raw),
+        "fault_injections": fault_summary(raw, now),
         "findings": findings,
         "findings_count": len(findings),
     }

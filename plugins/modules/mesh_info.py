@@ -27,7 +27,9 @@ description:
     the waypoint's namespaces, which the waypoint ignores), C(VS_SOURCE_LABELS_AT_WAYPOINT) (matches
     on C(sourceLabels), which a waypoint drops), C(WEIGHTED_BACKEND_WITHOUT_PODS) (a weighted backend Service
     whose selector matches no Deployment or StatefulSet pod template in a namespace that has workloads) and
-    C(SPLIT_ALL_WEIGHTS_ZERO) (a rule whose backends all have weight 0).
+    C(SPLIT_ALL_WEIGHTS_ZERO) (a rule whose backends all have weight 0) and C(FAULT_EXPIRED) (a fault
+    VirtualService of M(ambient.mesh.fault_injection) whose C(ambient.mesh/expires-at) has passed - left by an
+    interrupted run and still in force; the fix is to remove it with O(ambient.mesh.fault_injection#module:prune_expired)).
   - Everything is taken from the API server; no istioctl is needed.
 author:
   - ambient.mesh maintainers (@ambient-mesh)
@@ -125,19 +127,23 @@ routes:
                          "accepted": true, "resolved_refs": true, "waypoint_message": null}],
             "backends": [{"name": "helloworld-v1", "port": 5000, "weight": 90}]}]
 fault_injections:
-  description: VirtualService routes that inject a delay or an abort.
+  description:
+    - VirtualService routes that inject a delay or an abort - the faults in force - with C(name), C(namespace),
+      C(hosts), C(route) (the index in C(http)), C(delay), C(abort), and C(managed) (made by
+      M(ambient.mesh.fault_injection)), C(service), C(created_at), C(expires_at) and C(expired) for those.
   returned: always
   type: list
   elements: dict
-  sample: [{"name": "httpbin-faults", "namespace": "httpbin", "hosts": ["httpbin"], "route": 0,
-            "delay": {"fixed_delay": "3s", "percentage": 100}, "abort": null}]
+  sample: [{"name": "httpbin-fault", "namespace": "hello", "hosts": ["httpbin"], "route": 0,
+            "delay": {"fixed_delay": "3s", "percentage": 100}, "abort": null, "managed": true, "service": "httpbin",
+            "created_at": "2026-11-30T10:00:00Z", "expires_at": "2026-11-30T10:15:00Z", "expired": false}]
 findings:
   description:
     - Known ambient misconfigurations, each with code, severity, object, message and fix.
     - Codes - C(VS_SPLIT_WITHOUT_WAYPOINT), C(HTTPROUTE_WITHOUT_WAYPOINT), C(SIDECAR_AND_AMBIENT),
       C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE), C(VS_AND_HTTPROUTE_SAME_SERVICE),
       C(VS_IN_THIRD_NAMESPACE), C(VS_SOURCE_LABELS_AT_WAYPOINT), C(WEIGHTED_BACKEND_WITHOUT_PODS),
-      C(SPLIT_ALL_WEIGHTS_ZERO).
+      C(SPLIT_ALL_WEIGHTS_ZERO), C(FAULT_EXPIRED).
   returned: always
   type: list
   elements: dict

@@ -7,6 +7,7 @@ import pytest
 from builders import (
     ambient_namespace,
     correct_lab,
+    fault_virtualservice,
     namespace,
     service,
     split_route,
@@ -27,6 +28,18 @@ def mesh(cluster):
 def source_labels_virtualservice():
     vs = split_virtualservice()
     vs["spec"]["http"][0]["match"] = [{"sourceLabels": {"app": "curl"}}]
+    return vs
+
+
+def collection_fault(name="httpbin-fault", service_name="httpbin", expires=None, labels=True):
+    """A fault VirtualService as ambient.mesh.fault_injection makes it (labels, created-at, expires-at)."""
+    vs = fault_virtualservice(ns="hello", host=service_name)
+    vs["metadata"] = {"name": name, "namespace": "hello",
+                      "annotations": {"ambient.mesh/created-at": "2000-01-01T00:00:00Z"}}
+    if labels:
+        vs["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "ambient.mesh", "ambient.mesh/fault-for": service_name}
+    if expires:
+        vs["metadata"]["annotations"]["ambient.mesh/expires-at"] = expires
     return vs
 
 
@@ -98,6 +111,8 @@ def test_unhealthy_install_is_reported(mesh, playbook):
      "VS_IN_THIRD_NAMESPACE", "VirtualService ops/helloworld.hello.svc.cluster.local"),
     ([ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
       source_labels_virtualservice()], "VS_SOURCE_LABELS_AT_WAYPOINT", "VirtualService hello/helloworld"),
+    ([ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "httpbin", port=8000),
+      collection_fault(expires="2000-01-01T00:15:00Z")], "FAULT_EXPIRED", "VirtualService hello/httpbin-fault"),
 ])
 def test_each_finding_is_reported(mesh, playbook, objects, code, obj):
     build(mesh, objects)
@@ -150,3 +165,32 @@ def test_vs_and_httproute_finding_lists_them_oldest_first(mesh, playbook):
     assert message.index("VirtualService hello/helloworld (created") < message.index("HTTPRoute hello/helloworld (created")
     assert ("the oldest, VirtualService hello/helloworld, has a catch-all rule, so the rules of HTTPRoute "
             "hello/helloworld never apply") in message
+
+
+def test_expired_faults_of_the_collection_are_found_and_every_fault_is_listed(mesh, playbook):
+    build(mesh, [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello")]
+          + [service("hello", n, port=8000) for n in ("httpbin", "helloworld", "other", "plain")])
+    build(mesh, [collection_fault(expires="2000-01-01T00:15:00Z"),                      # expired
+                 collection_fault("helloworld-fault", "helloworld", expires="2999-01-01T00:00:00Z"),  # not yet
+                 collection_fault("other-fault", "other", expires="2000-01-01T00:15:00Z", labels=False),  # not ours
+                 collection_fault("plain-fault", "plain")])                             # ours, no expiry
+    result = playbook.run("ambient.mesh.mesh_info")
+    [finding] = result["findings"]
+    assert finding == {
+        "code": "FAULT_EXPIRED", "severity": "error", "object": "VirtualService hello/httpbin-fault",
+        "message": "fault VirtualService hello/httpbin-fault (delay 3s for 100% of requests and HTTP 500 for 50% of "
+                   "requests, on Service hello/httpbin) expired at 2000-01-01T00:15:00Z (created 2000-01-01T00:00:00Z) "
+                   "and is still in force: a fault left behind, most likely by an interrupted ambient.mesh.fault_check run",
+        "fix": "remove it: ambient.mesh.fault_injection with prune_expired: [hello] (or faults: [{service: httpbin, "
+               "namespace: hello, state: absent}]); the fault_check role does this before every check"}
+    faults = {f["name"]: f for f in result["fault_injections"]}
+    assert sorted(faults) == ["helloworld-fault", "httpbin-fault", "other-fault", "plain-fault"]
+    assert {n: (f["managed"], f["expired"], f["expires_at"]) for n, f in faults.items()} == {
+        "httpbin-fault": (True, True, "2000-01-01T00:15:00Z"),
+        "helloworld-fault": (True, False, "2999-01-01T00:00:00Z"),
+        "other-fault": (False, False, None),
+        "plain-fault": (True, False, None)}
+    assert faults["httpbin-fault"]["service"] == "httpbin"
+    assert faults["httpbin-fault"]["created_at"] == "2000-01-01T00:00:00Z"
+    playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "error"}, fails=["1 finding(s) at or above error",
+                                                                                 "expired at 2000-01-01T00:15:00Z"])
