@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
                                     "RETURN VALUES", "istioctl_calls"]),
     ("ambient.mesh.mesh_info", ["fail_on_findings", "kubeconfig", "VS_SPLIT_WITHOUT_WAYPOINT", "EXAMPLES",
                                 "RETURN VALUES", "findings", "VS_IN_THIRD_NAMESPACE", "VS_SOURCE_LABELS_AT_WAYPOINT",
-                                "creation order"]),
+                                "creation order", "FAULT_EXPIRED"]),
     ("ambient.mesh.traffic_probe", ["backend_pattern", "expected_shares", "reuse_connection", "kubeconfig",
                                     "exact binomial test", "Bonferroni", "check mode", "EXAMPLES", "RETURN VALUES",
                                     "verdicts"]),
