@@ -96,14 +96,14 @@ def test_the_lab_replayed_measures_the_trap_the_fix_and_the_faults(cluster, kube
     # 3. httpbin through its waypoint: a 3 s delay, then an HTTP 500 abort, then nothing
     fault = {"service": "httpbin", "namespace": "httpbin"}
     playbook.run("ambient.mesh.fault_injection", {"faults": [dict(fault, delay={"fixed_delay": "3s", "percentage": 100})]})
-    delayed = probe(playbook, f"{HTTPBIN}/get", requests=20, timeout=10, latency={"p50_min": 2.9, "p50_max": 3.5})
+    delayed = probe(playbook, f"{HTTPBIN}/status/200", requests=20, timeout=10, latency={"p50_min": 2.9, "p50_max": 3.5})
     assert 2.9 <= delayed["latency"]["p50"] <= 3.5, delayed["latency"]
     playbook.run("ambient.mesh.fault_injection", {"faults": [dict(fault, abort={"http_status": 500, "percentage": 100})]})
-    aborted = probe(playbook, f"{HTTPBIN}/get", requests=50, capture_headers=["server"])
+    aborted = probe(playbook, f"{HTTPBIN}/status/200", requests=50, capture_headers=["server"])
     assert aborted["status_codes"] == {"500": 50}
     assert aborted["headers"]["server"] == {"istio-envoy": 50}
     playbook.run("ambient.mesh.fault_injection", {"faults": [dict(fault, state="absent")]})
     assert [v for v in cluster.list("networking.istio.io/v1", "VirtualService")
             if v["metadata"]["namespace"] == "httpbin"] == []
-    healthy = probe(playbook, f"{HTTPBIN}/get", requests=50, expected_status=[200])
+    healthy = probe(playbook, f"{HTTPBIN}/status/200", requests=50, expected_status=[200])
     assert healthy["status_codes"] == {"200": 50} and healthy["latency"]["p50"] < 0.5
