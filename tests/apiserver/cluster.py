@@ -31,8 +31,9 @@ class TestCluster:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, port=0, kubernetes_version="v1.33.1"):
-        self.api = ApiServer(kubernetes_version=kubernetes_version)
+    def __init__(self, port=0, kubernetes_version="v1.33.1", seed=0):
+        # seed: the simulated data plane's randomness (tests/apiserver/dataplane); reseed with seed_traffic()
+        self.api = ApiServer(kubernetes_version=kubernetes_version, seed=seed)
         self._port = port
         self._loop = None
         self._thread = None
@@ -68,6 +69,10 @@ class TestCluster:
         self.seed_namespace("default")
         self.seed_namespace("kube-system")
         return self
+
+    def seed_traffic(self, seed):
+        """Restart the simulated data plane's random picks from this seed."""
+        self.api.dataplane.reseed(seed)
 
     def stop(self):
         if self._loop and self._stop:

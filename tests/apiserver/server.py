@@ -23,6 +23,7 @@ from kmock._internal import parsing
 from . import builtins, cel, exec as exec_mod, openapi, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
 from .controllers import WaypointController, WorkloadController
+from .dataplane import DataPlane
 from .pods import PodController
 from .route_status import RouteStatusController
 
@@ -115,6 +116,7 @@ class ApiServer(KubernetesScaffold):
     # what runs a command in a container for pods/exec: run(pod, container_name, argv) -> execapi.ExecResult
     # (tests/apiserver/execapi.py); None: exec answers that no data plane is simulated
     dataplane: object = None
+    seed: int = 0  # the data plane's randomness (endpoint picks, weights, fault percentages, jitter)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -123,6 +125,7 @@ class ApiServer(KubernetesScaffold):
         self.workloads = WorkloadController(self)
         self.waypoints = WaypointController(self)
         self.routes = RouteStatusController(self)
+        self.dataplane = DataPlane(self, seed=self.seed)
         self.pods = PodController(self)
 
     async def __call__(self, raw_request):
