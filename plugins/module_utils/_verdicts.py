@@ -54,7 +54,7 @@ def binomial_p_value(k, n, p):
 def _normal_quantile(q):
     """The standard normal quantile, by bisection on math.erf (no statistics.NormalDist on old Pythons)."""
     lo, hi = -40.0, 40.0
-    for _ in range(200):
+    for _step in range(200):
         mid = (lo + hi) / 2
         if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < q:
             lo = mid
@@ -225,14 +225,14 @@ def latency_verdict(latency, bounds):
         latency["p50"], latency["p90"], latency["p99"], latency["max"])
     if not broken:
         return _verdict("latency", True, wanted, latency, text + ", within the bounds")
-    names = [b for b, _ in broken]
+    names = [bound for bound, _text in broken]
     if names == ["p50_min"]:
         cause = ("faster than expected: an expected delay did not happen: is the fault's VirtualService applied "
                  "through a waypoint bound to the Service? (see mesh_info)")
     else:
         cause = "slower than allowed: a delay fault still injected (mesh_info lists faults), or a slow backend"
     return _verdict("latency", False, wanted, latency,
-                    "%s: %s. Likely cause: %s" % (text, "; ".join(t for _, t in broken), cause))
+                    "%s: %s. Likely cause: %s" % (text, "; ".join(problem for _bound, problem in broken), cause))
 
 
 def _describe(shares):
