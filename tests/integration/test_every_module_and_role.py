@@ -11,12 +11,14 @@ A module or role added to the tree without a scenario here fails test_every_modu
 
 import dataclasses
 import pathlib
+import time
 from typing import Callable
 
 import pytest
+import yaml
 
 from builders import namespace, service
-from conftest import GATEWAY_V121, GATEWAY_V151, ISTIO_CRDS, ROOT, run_role, seed_istio
+from conftest import DATA, GATEWAY_V121, GATEWAY_V151, ISTIO_CRDS, ROOT, run_role, seed_istio
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +115,23 @@ def fault_lab(ctx):
     bound_lab(ctx)
 
 
+def lab_apps(ctx):
+    """Istio's helloworld (v1, v2) in hello and its curl client in test, both ambient, pods Ready: what
+    traffic_probe measures on the simulated data plane."""
+    mesh(ctx)
+    for ns, sample in (("hello", "helloworld.yaml"), ("test", "curl.yaml")):
+        ctx.cluster.put(namespace(ns, **{"istio.io/dataplane-mode": "ambient"}))
+        for doc in yaml.safe_load_all((DATA / "istio-1.30.3" / "samples" / sample).read_text(encoding="utf-8")):
+            if doc:
+                doc["metadata"]["namespace"] = ns
+                ctx.cluster.put(doc)
+    deadline = time.monotonic() + 20
+    while len([p for ns in ("hello", "test") for p in ctx.cluster.list("v1", "Pod", ns) if any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]) < 3:
+        assert time.monotonic() < deadline, "scenario error: the lab's pods never became Ready"
+        time.sleep(0.05)
+
+
 SPLIT = {"service": "helloworld", "namespace": "hello", "versions": [{"name": "v1", "weight": 95},
                                                                      {"name": "v2", "weight": 5}]}
 
@@ -146,6 +165,11 @@ MODULE_SCENARIOS = {
         object_diff=False),
     "mesh_info": Scenario(setup=correct_lab, present=lambda ctx: {}, read_only=True,
                           foreign=(NS + (None, "hello"),)),
+    "traffic_probe": Scenario(
+        setup=lab_apps, read_only=True, foreign=(SVC + ("hello", "helloworld"),), sidecar_labels_on_present=False,
+        present=lambda ctx: {"namespace": "test", "pod_selector": "app=curl", "requests": 20,
+                             "url": "http://helloworld.hello.svc.cluster.local:5000/hello",
+                             "backend_pattern": r"version: (v\d+)", "expected_status": [200]}),
     "traffic_split": Scenario(
         setup=bound_lab,
         present=lambda ctx: {"splits": [SPLIT], "wait_timeout": 30},
