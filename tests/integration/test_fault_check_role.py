@@ -1,0 +1,158 @@
+"""The fault_check role through ansible-playbook on the lab's httpbin and curl client (Istio's samples), with the
+simulated data plane: checks that pass, a check that fails, and a play interrupted during the probe."""
+
+import datetime
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from builders import ambient_namespace
+from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, ansible_env, run_role, seed_istio
+
+pytestmark = pytest.mark.integration
+ROLE = "ambient.mesh.fault_check"
+VS = ("networking.istio.io/v1", "VirtualService")
+HTTPBIN = "http://httpbin.httpbin.svc.cluster.local:8000"
+DELAY = {"service": "httpbin", "namespace": "httpbin", "delay": {"fixed_delay": "3s", "percentage": 100},
+         "tolerance": 0.5, "probe": {"url": f"{HTTPBIN}/status/200", "requests": 20}}
+ABORT = {"service": "httpbin", "namespace": "httpbin", "abort": {"http_status": 500, "percentage": 100},
+         "probe": {"url": f"{HTTPBIN}/status/200", "requests": 50}}
+
+
+def samples(name, namespace):
+    docs = yaml.safe_load_all((DATA / "istio-1.30.3" / "samples" / f"{name}.yaml").read_text(encoding="utf-8"))
+    return [dict(d, metadata=dict(d["metadata"], namespace=namespace)) for d in docs if d]
+
+
+def ready_pod(cluster, namespace, app, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        for pod in cluster.list("v1", "Pod", namespace):
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            if pod["metadata"].get("labels", {}).get("app") == app and any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return pod
+        assert time.monotonic() < deadline, f"no Ready {app} pod in {namespace}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def lab(cluster, playbook):
+    """httpbin (namespace httpbin, with a bound waypoint) and the curl client (namespace test), as playbooks/lab.yml
+    deploys them, from Istio's samples; the simulated data plane answers the probe's exec."""
+    cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
+    seed_istio(cluster)
+    if getattr(cluster.api, "dataplane", None) is None:
+        from apiserver.dataplane import DataPlane
+        cluster.api.dataplane = DataPlane(cluster.api, seed=9)
+    for ns in ("httpbin", "test"):
+        cluster.put(ambient_namespace(ns))
+    for obj in samples("httpbin", "httpbin") + samples("curl", "test"):
+        cluster.put(obj)
+    playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "httpbin", "enroll_namespace": True}],
+                                           "wait_timeout": 30})
+    ready_pod(cluster, "httpbin", "httpbin")
+    ready_pod(cluster, "test", "curl")
+    return cluster
+
+
+def role(playbook, variables, **kwargs):
+    return run_role(playbook.kubeconfig, playbook.workdir, ROLE, variables, **kwargs)
+
+
+def faults(cluster):
+    return [v["metadata"]["name"] for v in cluster.list(*VS, "httpbin")]
+
+
+def test_the_labs_delay_and_abort_checks_pass_and_leave_nothing(lab, playbook):
+    mark = lab.mark()
+    result = role(playbook, {"fault_check_checks": [DELAY, ABORT]})
+    assert result.changed == 0, result.stdout[-3000:]  # injected and removed by the same run
+    assert "latency: measured p50 3.0" in result.stdout and "status 500 rate: expected 100" in result.stdout
+    assert "baseline back" in result.stdout
+    assert faults(lab) == []
+    # each check: the fault applied (once by dry run in preflight, once for real), then deleted
+    writes = [(w["verb"], w["name"]) for w in lab.writes(mark) if w["resource"] == "virtualservices.networking.istio.io"]
+    assert writes == [("patch", "httpbin-fault"), ("delete", "httpbin-fault")] * 2
+
+
+def test_a_check_that_fails_removes_its_fault_before_failing(lab, playbook):
+    impossible = dict(DELAY, tolerance=0.0001)  # the simulated hops add milliseconds to the 3 s
+    result = role(playbook, {"fault_check_checks": [impossible, ABORT]}, fails=[
+        "fault check of httpbin/httpbin failed (the fault has been removed)", "latency: measured p50 3.0",
+        "expected at most 3.0001s"])
+    assert faults(lab) == []
+    assert "Remove the fault" in result.stdout and "Probe again - the baseline must be back" in result.stdout
+    assert result.stdout.count("Inject the fault, with its expiry") == 1  # the second check never started
+
+
+def test_a_fault_no_waypoint_would_apply_stops_the_role_before_any_change(lab, playbook):
+    lab.put(ambient_namespace("bare"))
+    for obj in samples("httpbin", "bare"):
+        lab.put(obj)
+    mark = lab.mark()
+    role(playbook, {"fault_check_checks": [dict(DELAY, namespace="bare")]},
+         fails="no waypoint serves Service bare/httpbin")
+    assert lab.writes(mark) == []
+
+
+def test_bad_variables_are_refused_by_preflight(lab, playbook):
+    mark = lab.mark()
+    role(playbook, {"fault_check_checks": [dict(DELAY, delay={"fixed_delay": "3s", "percentage": 30})]},
+         fails="give delay.percentage above 50")
+    role(playbook, {"fault_check_checks": [{"service": "httpbin", "namespace": "httpbin", "probe": {"url": HTTPBIN}}]},
+         fails="each with a service, a namespace, a delay or an abort")
+    assert lab.writes(mark) == []
+
+
+def interrupted_run(playbook, cluster, variables):
+    """The role as ansible-playbook runs it, sent SIGINT (Ctrl-C) as soon as the fault VirtualService appears, i.e.
+    while the probe runs; returns (exit code, output)."""
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": playbook.kubeconfig}},
+             "roles": [{"role": ROLE, "vars": variables}]}]
+    book = pathlib.Path(playbook.workdir) / "interrupted.yml"
+    book.write_text(yaml.safe_dump(play), encoding="utf-8")
+    binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.Popen([str(binary), "-i", "localhost,", "-c", "local", str(book)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ansible_env(), start_new_session=True)
+    deadline = time.monotonic() + 120
+    while cluster.get(*VS, "httpbin-fault", "httpbin") is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "the play ended before the fault appeared"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole foreground process group
+    output, _ = proc.communicate(timeout=60)
+    return proc.returncode, output
+
+
+def test_an_interrupted_run_leaves_an_expiring_fault_that_mesh_info_reports_and_the_next_run_removes(lab, playbook):
+    code, output = interrupted_run(playbook, lab, {"fault_check_checks": [DELAY], "fault_check_expires_after": "12s"})
+    assert code != 0 and "Remove the fault" not in output, output[-3000:]
+    left = lab.get(*VS, "httpbin-fault", "httpbin")
+    assert left is not None, "the interrupt came too late: the play removed its fault"
+    annotations = left["metadata"]["annotations"]
+    assert annotations["ambient.mesh/expires-at"] > annotations["ambient.mesh/created-at"]
+
+    before = playbook.run("ambient.mesh.mesh_info")
+    assert [f["expired"] for f in before["fault_injections"] if f["name"] == "httpbin-fault"] == [False]
+    assert "FAULT_EXPIRED" not in {f["code"] for f in before["findings"]}
+    expires = datetime.datetime.strptime(annotations["ambient.mesh/expires-at"], "%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(max(0.0, (expires.replace(tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc))
+                   .total_seconds() + 1))
+    after = playbook.run("ambient.mesh.mesh_info")
+    assert [(f["code"], f["object"]) for f in after["findings"] if f["code"] == "FAULT_EXPIRED"] == [
+        ("FAULT_EXPIRED", "VirtualService httpbin/httpbin-fault")]
+
+    mark = lab.mark()
+    result = role(playbook, {"fault_check_checks": [DELAY]})
+    assert result.changed == 1, result.stdout[-3000:]  # the expired fault, pruned
+    writes = [(w["verb"], w["name"]) for w in lab.writes(mark) if w["resource"] == "virtualservices.networking.istio.io"]
+    assert writes == [("delete", "httpbin-fault"), ("patch", "httpbin-fault"), ("delete", "httpbin-fault")]
+    assert faults(lab) == []
+    assert [f["code"] for f in playbook.run("ambient.mesh.mesh_info")["findings"]] == []
