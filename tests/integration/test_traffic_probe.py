@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from builders import ambient_namespace
+from builders import ambient_namespace, fault_virtualservice
 from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, ROOT, seed_istio
 
 pytestmark = pytest.mark.integration
@@ -139,3 +139,20 @@ def test_an_unknown_host_is_a_transport_error_per_request(lab, playbook):
     assert result["status_codes"] == {"000": 3} and result["transport_errors"] == {"6": 3}
     assert result["error_rate"] == 1.0
 
+
+
+def test_an_abort_through_the_waypoint_is_judged_by_its_rate_and_who_answered(lab, playbook):
+    playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "hello", "enroll_namespace": True}],
+                                           "wait_timeout": 30})
+    lab.put(fault_virtualservice(ns="hello", host="helloworld", delay=None, abort=500, abort_pct=50))
+    args = dict(CLIENT, url=HELLO, requests=200, capture_headers=["server"], backend_pattern=PATTERN)
+    result = playbook.run(MODULE, dict(args, expected_status_rate={"status": 500, "percentage": 50}))
+    aborted = result["status_codes"]["500"]
+    assert result["passed"] and 70 <= aborted <= 130, result["status_codes"]
+    # the waypoint's Envoy answers every response (it overwrites Server); the aborted ones never reach an app,
+    # so they name no version
+    assert result["headers"]["server"] == {"istio-envoy": 200}
+    assert result["unidentified"] == aborted and sum(result["counts"].values()) == 200 - aborted
+    assert result["verdicts"][0]["measured"]["count"] == aborted
+    playbook.run(MODULE, dict(args, expected_status_rate={"status": 500, "percentage": 10}),
+                 fails=["status 500 rate: expected 10.0%", "differs from the fault's percentage"])
