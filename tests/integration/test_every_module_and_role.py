@@ -64,6 +64,9 @@ class Scenario:
     sidecar_labels_on_absent: bool = True  # false where those labels mean "enrolled" and absent rightly refuses
     read_only: bool = False
     object_diff: bool = True  # the diff is one entry per object (istio_install shows its install view)
+    # a drill (fault_check) writes on every real run but leaves the cluster as it found it: an unchanged real run
+    # may only write objects that did not exist before it and do not exist after it
+    transient_writes: bool = False
 
 
 # ---- setups ------------------------------------------------------------------------------------
@@ -132,6 +135,17 @@ def lab_apps(ctx):
         time.sleep(0.05)
 
 
+def fault_drill_lab(ctx):
+    """The lab's apps with a waypoint bound to hello, and a fault an interrupted fault_check run left, expired."""
+    ctx.cluster.load_crds(ISTIO_CRDS)
+    lab_apps(ctx)
+    ctx.playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "hello", "enroll_namespace": True}],
+                                               "wait_timeout": 30})
+    ctx.playbook.run("ambient.mesh.fault_injection", {"faults": [{
+        "service": "helloworld", "namespace": "hello", "abort": {"http_status": 500}, "expires_after": "1s"}]})
+    time.sleep(2.1)
+
+
 SPLIT = {"service": "helloworld", "namespace": "hello", "versions": [{"name": "v1", "weight": 95},
                                                                      {"name": "v2", "weight": 5}]}
 
@@ -183,6 +197,13 @@ MODULE_SCENARIOS = {
 }
 
 ROLE_SCENARIOS = {
+    "fault_check": Scenario(
+        setup=fault_drill_lab,
+        present=lambda ctx: {"fault_check_checks": [{
+            "service": "helloworld", "namespace": "hello", "delay": {"fixed_delay": "2s"},
+            "probe": {"url": "http://helloworld.hello.svc.cluster.local:5000/hello", "requests": 10}}],
+            "fault_check_baseline_requests": 10},
+        foreign=(SVC + ("hello", "helloworld"),), transient_writes=True),
     "enroll": Scenario(
         setup=with_workload,
         present=lambda ctx: {"enroll_namespaces": [{"name": "hello", "use_waypoint": "waypoint"}],
@@ -404,9 +425,24 @@ def role_step(ctx, role, variables, check, changed, when):
     mark, imark = ctx.cluster.mark(), ctx.istioctl.mark()
     result = run_role(ctx.kubeconfig, ctx.tmp_path, f"ambient.mesh.{role}", variables, check=check)
     assert (result.changed > 0) is changed, f"{when}: changed={result.changed}, expected {changed}\n{result.stdout[-3000:]}"
-    if check or not changed:
+    if not check and not changed and ROLE_SCENARIOS[role].transient_writes:
+        assert_left_as_found(ctx, mark, when)
+    elif check or not changed:
         assert_wrote_nothing(ctx, mark, imark, when)
     return result
+
+
+def assert_left_as_found(ctx, mark, when):
+    """Every object the run wrote was created by it and is gone again (a drill's injected fault)."""
+    written = {(e["resource"], e["namespace"], e["name"]) for e in ctx.cluster.writes(mark)}
+    first = {}
+    for entry in ctx.cluster.writes(mark):
+        first.setdefault((entry["resource"], entry["namespace"], entry["name"]), entry["verb"])
+    assert written, f"{when}: a drill that wrote nothing (scenario error)"
+    for (resource, ns, name), verb in first.items():
+        assert verb == "patch", f"{when}: {resource} {ns}/{name} was first {verb}d, not created by the run"
+        kind = next(k for k, v in API_VERSIONS.items() if resource.split(".", 1)[0] == k.lower() + "s")
+        assert ctx.cluster.get(API_VERSIONS[kind], kind, name, ns) is None, f"{when}: left {kind} {ns}/{name} behind"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -420,6 +456,8 @@ def test_role_four_steps_absent_and_foreign_labels(ctx, role):
     role_step(ctx, role, variables, check=True, changed=False, when="check run again")
     role_step(ctx, role, variables, check=False, changed=False, when="run again")
     assert_foreign_kept(ctx.cluster, scenario.foreign, labels, "present")
+    if scenario.absent is None:
+        return  # a drill leaves nothing to remove
 
     labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_absent)
     absent = scenario.absent(ctx)
