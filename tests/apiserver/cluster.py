@@ -143,6 +143,14 @@ class TestCluster:
             return copy.deepcopy(self.api.select(res, namespace, {})) if res else []
         return self._call(list_)
 
+    def pods(self, namespace, selector=None):
+        """The Pods of a namespace (those the simulated controllers made, and any put), by name; `selector` is
+        a label selector string as kubectl takes it ("app=helloworld,version in (v1)")."""
+        def pods():
+            res = self.api.catalog.by_kind("v1", "Pod")
+            return copy.deepcopy(self.api.select(res, namespace, {"labelSelector": selector} if selector else {}))
+        return self._call(pods)
+
     def delete(self, api_version, kind, name, namespace=None):
         def delete():
             res = self.api.catalog.by_kind(api_version, kind)

@@ -281,6 +281,8 @@ class PodController:
         self._dirty = set()  # namespaces whose EndpointSlices need a reconcile
         self._scheduled = False
         self._busy = False  # while the controller itself removes objects
+        self._children = {}  # controller uid -> keys of the ReplicaSets, Pods and EndpointSlices it controls
+        self._synced = {}  # (kind, namespace, name) -> the workload's resourceVersion last synced
 
     # -- the server's objects ------------------------------------------------------------------
     def _res(self, api_version, kind):
@@ -291,8 +293,16 @@ class PodController:
                 if ns == namespace and g == group and p == plural]
 
     def _owned(self, group, plural, namespace, uid):
-        return sorted((o for o in self._in_namespace(group, plural, namespace) if _controller_uid(o) == uid),
-                      key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+        """What `uid` controls (an index kept from every write, as the controllers' informers keep theirs)."""
+        keys = self._children.get(uid, set())
+        found = []
+        for key in list(keys):
+            obj = self.server.objects.get(key)
+            if obj is None or _controller_uid(obj) != uid:
+                keys.discard(key)  # gone without passing here (a deleted namespace), or adopted elsewhere
+            elif key[:3] == (group, plural, namespace):
+                found.append(obj)
+        return sorted(found, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
 
     def _write(self, res, obj, manager=MANAGER):
         meta = obj["metadata"]
@@ -324,13 +334,22 @@ class PodController:
     # -- hooks from the server -----------------------------------------------------------------
     def written(self, res, obj):
         """After every stored write."""
+        meta = obj["metadata"]
         if res.group == "apps" and res.kind in ("Deployment", "StatefulSet"):
-            meta = obj["metadata"]
             stored = self.server.objects.get(self.server._key(res, meta["namespace"], meta["name"]))
-            if stored is not None and not meta.get("deletionTimestamp"):
+            key = (res.kind, meta["namespace"], meta["name"])
+            # a write nested in another (the workload controller's status) has already been synced
+            if stored is not None and not meta.get("deletionTimestamp") and \
+                    self._synced.get(key) != stored["metadata"]["resourceVersion"]:
+                self._synced[key] = stored["metadata"]["resourceVersion"]
                 self.sync(res, stored)
-        elif (res.group, res.plural) in (("", "pods"), ("", "services")):
-            self._mark(obj["metadata"].get("namespace"))
+            return
+        if (res.group, res.plural) in (("apps", "replicasets"), ("", "pods"), ("discovery.k8s.io", "endpointslices")):
+            uid = _controller_uid(obj)
+            if uid is not None:
+                self._children.setdefault(uid, set()).add(self.server._key(res, meta.get("namespace"), meta["name"]))
+        if (res.group, res.plural) in (("", "pods"), ("", "services")):
+            self._mark(meta.get("namespace"))
 
     def removed(self, res, key, gone):
         """After an object left the store (deleted, or collected)."""
@@ -544,8 +563,8 @@ class PodController:
         PodTopologySpread constraints (pkg/scheduler/apis/config/v1/default_plugins.go, systemDefaultConstraints:
         spread by hostname over the pods of the same Service/ReplicaSet/StatefulSet) and
         NodeResourcesBalancedAllocation come to that for equal pods."""
-        siblings = [(p.get("spec") or {}).get("nodeName") for (g, pl, _ns, _n), p in self.server.objects.items()
-                    if (g, pl) == ("", "pods") and _controller_uid(p) == owner_uid]
+        siblings = [(self.server.objects.get(k, {}).get("spec") or {}).get("nodeName")
+                    for k in self._children.get(owner_uid, ())]
         return min(NODES, key=lambda n: (siblings.count(n), len(self._ips.get(n, ())), NODES.index(n)))
 
     def _allocate(self, node):

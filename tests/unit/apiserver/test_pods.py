@@ -96,6 +96,7 @@ def test_deployment_replicaset_and_pods_as_the_controllers_make_them(cluster):
         assert cluster.get(*DEPLOY, dep["metadata"]["name"], "hello")["status"]["readyReplicas"] == 1
     ips = [p["status"]["podIP"] for p in pods_of(cluster, "hello")]
     assert len(set(ips)) == len(ips) == 2
+    assert [p["metadata"]["labels"]["version"] for p in cluster.pods("hello", "app=helloworld,version in (v2)")] == ["v2"]
 
 
 def test_scaling_spreads_pods_with_unique_ips_and_zero_means_none(cluster):
