@@ -15,7 +15,12 @@ PAIRS = {"helloworld.yaml": "helloworld.yaml", "helloworld-versions.yaml": "hell
 
 
 def documents(path):
-    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d}
+    """The objects of a file, a v1 List's items counted as objects (as kubectl and kubernetes.core.k8s do)."""
+    found = {}
+    for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for obj in (doc["items"] if doc and doc.get("kind") == "List" else [doc] if doc else []):
+            found[(obj["kind"], obj["metadata"]["name"])] = obj
+    return found
 
 
 def essentials(obj):
