@@ -400,12 +400,13 @@ def _fault_text(vs):
     parts = []
     for route in (vs.get("spec") or {}).get("http") or []:
         fault = route.get("fault") or {}
-        if fault.get("delay"):
-            parts.append("delay %s for %s%% of requests" % (fault["delay"].get("fixedDelay"),
-                                                             (fault["delay"].get("percentage") or {}).get("value", 100)))
-        if fault.get("abort"):
-            parts.append("HTTP %s for %s%% of requests" % (fault["abort"].get("httpStatus"),
-                                                            (fault["abort"].get("percentage") or {}).get("value", 100)))
+        delay, abort = fault.get("delay"), fault.get("abort")
+        if delay:
+            share = (delay.get("percentage") or {}).get("value", 100)
+            parts.append("delay %s for %s%% of requests" % (delay.get("fixedDelay"), share))
+        if abort:
+            share = (abort.get("percentage") or {}).get("value", 100)
+            parts.append("HTTP %s for %s%% of requests" % (abort.get("httpStatus"), share))
     return " and ".join(parts) or "a fault"
 
 
