@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then roll the ambient platform out (playbooks/platform.yml:
-# Gateway API CRDs, Istio ambient, the lab namespaces enrolled, waypoints) and print the report.
+# The main job: set everything up, then roll the whole lab out (playbooks/site.yml: platform.yml =
+# Gateway API CRDs, Istio ambient, the lab namespaces enrolled, waypoints, the mesh report; lab.yml =
+# the lab's apps; lab_checks.yml = the helloworld 95/5 split measured by the probe, the httpbin fault drill).
 # Without KUBECONFIG (or with AMBIENT_MESH_EMBEDDED=1) it runs against the embedded test cluster:
 # an in-memory, simulated Kubernetes API server on 127.0.0.1 with a simulated istiod, driven by the
 # fake istioctl of tests/ -- not a real cluster. With a real cluster, istioctl must be on PATH.
@@ -34,8 +35,8 @@ else
   extra+=(-e "install_istioctl_path=$PWD/tests/$istioctl")
 fi
 
-.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/platform.yml "${extra[@]}" "$@"
+.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/site.yml "${extra[@]}" "$@"
 echo "== again: a second run must change nothing"
-.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/platform.yml "${extra[@]}" "$@" \
+.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/site.yml "${extra[@]}" "$@" \
   | tee .cache/demo/second-run.log | tail -3
 grep -q "changed=0" .cache/demo/second-run.log
