@@ -156,7 +156,8 @@ def summarise(transfers, pattern=None, backend_header=None, capture=(), sample=F
         "error_rate": round(sum(is_error(t) for t in transfers) / n, 4) if n else 0.0,
         "transport_errors": errors,
         "connections": sum(t["connects"] for t in transfers),
-        "latency": dict((name, round(percentile(times, p), 6)) for name, p in (("p50", 50), ("p90", 90), ("p99", 99)))
+        "latency": dict((name, round(percentile(times, p), 6))
+                        for name, p in (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99)))
     }
     out["latency"]["max"] = round(times[-1], 6) if times else 0.0
     out["headers"] = dict((name, seen.get(name, {})) for name in capture)

@@ -212,17 +212,18 @@ def status_verdict(status_codes, transport_errors, allowed):
 
 
 def latency_verdict(latency, bounds):
-    """latency: {p50, p90, p99, max} seconds; bounds: {p50_min, p50_max, p90_max, p99_max, max}."""
+    """latency: {p50, p90, p95, p99, max} seconds; bounds: {p50_min, p50_max, p90_max, p95_max, p99_max, max}."""
     checks = [("p50_min", "p50", lambda m, b: m >= b, "at least"), ("p50_max", "p50", lambda m, b: m <= b, "at most"),
-              ("p90_max", "p90", lambda m, b: m <= b, "at most"), ("p99_max", "p99", lambda m, b: m <= b, "at most"),
+              ("p90_max", "p90", lambda m, b: m <= b, "at most"), ("p95_max", "p95", lambda m, b: m <= b, "at most"),
+              ("p99_max", "p99", lambda m, b: m <= b, "at most"),
               ("max", "max", lambda m, b: m <= b, "at most")]
     wanted = dict((k, v) for k, v in bounds.items() if v is not None)
     broken = []
     for bound, figure, ok, words in checks:
         if bound in wanted and not ok(latency[figure], wanted[bound]):
             broken.append((bound, "%s %.3fs, expected %s %gs" % (figure, latency[figure], words, wanted[bound])))
-    text = "latency: measured p50 %.3fs, p90 %.3fs, p99 %.3fs, max %.3fs" % (
-        latency["p50"], latency["p90"], latency["p99"], latency["max"])
+    text = "latency: measured p50 %.3fs, p90 %.3fs, p95 %.3fs, p99 %.3fs, max %.3fs" % (
+        latency["p50"], latency["p90"], latency["p95"], latency["p99"], latency["max"])
     if not broken:
         return _verdict("latency", True, wanted, latency, text + ", within the bounds")
     names = [bound for bound, _text in broken]

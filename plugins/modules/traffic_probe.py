@@ -155,6 +155,9 @@ options:
       p90_max:
         description: The 90th percentile must be at most this.
         type: float
+      p95_max:
+        description: The 95th percentile must be at most this (the canary role's latency gate).
+        type: float
       p99_max:
         description: The 99th percentile must be at most this.
         type: float
@@ -202,6 +205,14 @@ EXAMPLES = r"""
     url: http://httpbin.httpbin.svc.cluster.local:8000/get
     requests: 20
     latency: {p50_min: 2.9, p50_max: 3.5, max: 4}
+
+- name: No more than 5% of the requests slower than 1 s
+  ambient.mesh.traffic_probe:
+    namespace: test
+    pod_selector: app=curl
+    url: http://helloworld.hello.svc.cluster.local:5000/hello
+    requests: 200
+    latency: {p95_max: 1.0}
 """
 
 RETURN = r"""
@@ -246,10 +257,10 @@ connections:
   type: int
   sample: 200
 latency:
-  description: Nearest-rank percentiles C(p50), C(p90), C(p99) and C(max) of the requests' total time, in seconds.
+  description: Nearest-rank percentiles C(p50), C(p90), C(p95), C(p99) and C(max) of the requests' total time, in seconds.
   returned: always
   type: dict
-  sample: {"p50": 0.004, "p90": 0.007, "p99": 0.012, "max": 0.013}
+  sample: {"p50": 0.004, "p90": 0.007, "p95": 0.009, "p99": 0.012, "max": 0.013}
 headers:
   description: For each O(capture_headers) name, its values and how many responses had each.
   returned: always
@@ -311,7 +322,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._module import run_wi
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic_probe import run_probe
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
-LATENCY = dict((name, dict(type="float")) for name in ("p50_min", "p50_max", "p90_max", "p99_max", "max"))
+LATENCY = dict((name, dict(type="float")) for name in ("p50_min", "p50_max", "p90_max", "p95_max", "p99_max", "max"))
 
 
 def main():

@@ -112,7 +112,8 @@ def test_summary_counts_status_errors_backends_headers():
     assert out["error_rate"] == 0.5
     assert out["connections"] == 3
     assert out["headers"] == {"server": {"envoy": 2, "istio-envoy": 1}}
-    assert out["latency"] == {"p50": 0.012, "p90": 2.000123, "p99": 2.000123, "max": 2.000123}
+    assert out["latency"] == {"p50": 0.012, "p90": 2.000123, "p95": 2.000123, "p99": 2.000123,
+                              "max": 2.000123}
     assert [s["backend"] for s in out["sample"]] == ["v1", "v2", None, None]
 
 
@@ -122,6 +123,6 @@ def test_backend_from_a_header():
     assert out["counts"] == {"v2": 2} and "sample" not in out
 
 
-@pytest.mark.parametrize("p, expected", [(50, 5), (90, 9), (99, 10), (100, 10), (1, 1), (10, 1), (11, 2)])
+@pytest.mark.parametrize("p, expected", [(50, 5), (90, 9), (95, 10), (99, 10), (100, 10), (1, 1), (10, 1), (11, 2)])
 def test_nearest_rank_percentiles(p, expected):
     assert percentile(list(range(1, 11)), p) == expected

@@ -186,8 +186,10 @@ def test_status_codes_verdict_names_transport_failures():
     ({"p50_min": 4.0}, False, "an expected delay did not happen"),
     ({"p99_max": 1.0}, False, "p99 3.200s, expected at most 1s"),
     ({"max": 5.0, "p90_max": None}, True, "within"),
+    ({"p95_max": 3.1}, False, "p95 3.150s, expected at most 3.1s"),
+    ({"p95_max": 3.15}, True, "p95 3.150s"),
 ])
 def test_latency_verdict(bounds, passed, words):
-    v = latency_verdict({"p50": 3.01, "p90": 3.1, "p99": 3.2, "max": 3.3}, bounds)
+    v = latency_verdict({"p50": 3.01, "p90": 3.1, "p95": 3.15, "p99": 3.2, "max": 3.3}, bounds)
     assert v["passed"] is passed
     assert words in v["message"]
