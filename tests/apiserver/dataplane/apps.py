@@ -8,6 +8,14 @@
   middleware.go at v2.15.0), listening on 8080 (its default port, samples/httpbin.yaml containerPort).
 - curlimages/curl: the client; nothing listens in it (samples/curl.yaml runs `sleep infinity`).
 Any other image: no process listens, connections are refused.
+
+Test knob (no Istio, Kubernetes or app feature; only this simulation reads it): the pod annotation
+`dataplane.test/error-rate: "0.5"`, set on a Deployment's pod template, makes helloworld and httpbin answer
+that share of their requests with HTTP 500, drawn from the data plane's seeded random.Random (a version that
+fails, for the canary role's rollback tests). helloworld's 500 is Flask's answer to an unhandled exception
+(werkzeug 3.0.3 InternalServerError), httpbin's the one of its /status/500. A waypoint passes a 500 on
+unchanged: Istio's default retry policy retries connect failures, refused streams and listed status codes,
+none listed (pilot/pkg/networking/core/route/retry/retry.go defaultRetryOn).
 """
 
 import email.utils
@@ -20,6 +28,28 @@ from .messages import NotSimulated, Response
 HELLOWORLD_IMAGE = re.compile(r"(^|/)examples-helloworld-(v\d+)(:|@|$)")
 HTTPBIN_IMAGE = re.compile(r"(^|/)mccutchen/go-httpbin(:|@|$)")
 CURL_IMAGE = re.compile(r"(^|/)curlimages/curl(:|@|$)")
+ERROR_RATE = "dataplane.test/error-rate"
+
+
+def error_rate(pod):
+    """The pod's test-only error-rate annotation as a share 0..1 (0 without it); anything else is refused."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(ERROR_RATE)
+    if raw is None:
+        return 0.0
+    try:
+        rate = float(raw)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise NotSimulated(f"{ERROR_RATE}: {raw!r} on pod {pod['metadata'].get('name')} (a share from 0 to 1)")
+    return rate
+
+
+def fails(pod, rng):
+    """Whether this request fails under the error-rate knob; draws from rng only when the knob is set, so that
+    the seeded sequences of every other test stay as they were."""
+    rate = error_rate(pod)
+    return rate > 0 and rng.random() < rate
 
 
 def http_date(epoch):
@@ -34,6 +64,11 @@ class Helloworld:
 
     def handle(self, req, pod, now, rng, client_ip="", through_proxy=False):
         path = urllib.parse.urlsplit(req.path).path
+        if fails(pod, rng):
+            # Flask's handle_exception: an unhandled exception becomes werkzeug's InternalServerError
+            return self._reply(req, pod, now, 500, _werkzeug_error(
+                500, "Internal Server Error", "The server encountered an internal error and was unable to complete "
+                "your request. Either the server is overloaded or there is an error in the application."), [])
         routes = {"/hello": "Hello version: %s, instance: %s\n" % (self.version, pod["metadata"]["name"]),
                   "/health": "Helloworld is healthy"}  # app.py hello() and health()
         if path in routes:
@@ -44,11 +79,15 @@ class Helloworld:
                     [("Allow", "GET, HEAD, OPTIONS")]
             else:
                 status, body, extra = 200, routes[path], []
-            ctype = "text/html; charset=utf-8"  # Flask: a str return value is text/html
         else:
-            status, ctype, extra = 404, "text/html; charset=utf-8", []
+            status, extra = 404, []
             body = _werkzeug_error(404, "Not Found", "The requested URL was not found on the server. If you entered "
                                    "the URL manually please check your spelling and try again.")
+        return self._reply(req, pod, now, status, body, extra)
+
+    @staticmethod
+    def _reply(req, pod, now, status, body, extra):
+        ctype = "text/html; charset=utf-8"  # Flask: a str return value is text/html; werkzeug's errors too
         data = body.encode()
         # gunicorn/http/wsgi.py Response.default_headers: Server, Date, Connection; then the app's headers
         headers = [("Server", "gunicorn"), ("Date", http_date(now)),
@@ -72,6 +111,8 @@ class HTTPBin:
         path, delay = split.path, 0.0
         headers = [("Access-Control-Allow-Credentials", "true"),  # middleware.go preflight
                    ("Access-Control-Allow-Origin", req.header("origin") or "*")]
+        if fails(pod, rng):
+            return self._status(req, pod, now, rng, "500", headers)
         if path == "/get":
             if req.method not in ("GET", "HEAD"):
                 return self._plain(req, pod, now, 405, "Method Not Allowed\n", headers + [("Allow", "GET, HEAD")])

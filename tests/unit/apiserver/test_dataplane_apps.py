@@ -1,12 +1,13 @@
 """The lab's apps, recognised by the images of Istio's samples, answering as the real ones do."""
 
+import copy
 import json
 import pathlib
 import re
 
 import pytest
 from apiserver.dataplane import apps
-from dataplane_lab import Lab, sample
+from dataplane_lab import Lab, pod, sample
 
 README = pathlib.Path(__file__).resolve().parents[2] / "data" / "istio-1.30.3" / "README.md"
 
@@ -66,3 +67,49 @@ def test_httpbin_endpoints(cluster):
     assert lab.curl("-s", base + "/nope").stdout == b"404 page not found\n"
     cors = lab.curl("-sI", base + "/status/200").stdout
     assert b"Access-Control-Allow-Origin: *\r\n" in cors and b"Access-Control-Allow-Credentials: true\r\n" in cors
+
+
+def annotated(template, rate):
+    template = copy.deepcopy(template)
+    template.setdefault("metadata", {}).setdefault("annotations", {})[apps.ERROR_RATE] = rate
+    return template
+
+
+@pytest.mark.parametrize("rate, low, high", [("0", 0, 0), ("0.3", 40, 80), ("1", 200, 200)])
+def test_the_error_rate_knob_fails_that_share_of_helloworld_requests(cluster, rate, low, high):
+    """The test-only pod annotation dataplane.test/error-rate: HTTP 500 for about that share, seeded."""
+    lab = Lab(cluster, v1=0, v2=0)
+    v2 = next(d for d in sample("helloworld.yaml", "Deployment") if d["metadata"]["name"] == "helloworld-v2")
+    name = "helloworld-v2-7d4b9c8f60-e0000"
+    cluster.put(pod("hello", name, annotated(v2["spec"]["template"], rate)))
+    out = lab.curl("-s", "-H", "Connection: close", "-w", "|%{http_code}\n",
+                   "http://helloworld.hello:5000/hello#[1-200]").stdout.decode()
+    codes = re.findall(r"\|(\d{3})\n", out)
+    assert len(codes) == 200 and set(codes) <= {"200", "500"}
+    assert low <= codes.count("500") <= high
+    if "500" in codes:
+        assert "<title>500 Internal Server Error</title>" in out
+    if "200" in codes:
+        assert "Hello version: v2, instance: %s\n" % name in out
+
+
+def test_the_error_rate_knob_on_httpbin_and_its_seeded_draws(cluster):
+    def fivehundreds(seed):
+        lab.dataplane.reseed(seed)
+        out = lab.curl("-s", "-o", "/dev/null", "-w", "%{http_code}\n", "http://httpbin.hello:8000/get#[1-100]")
+        return [i for i, code in enumerate(out.stdout.decode().split()) if code == "500"]
+
+    lab = Lab(cluster)
+    cluster.delete("v1", "Pod", lab.pods["httpbin"][0]["metadata"]["name"], "hello")
+    template = sample("httpbin.yaml", "Deployment")[0]["spec"]["template"]
+    cluster.put(pod("hello", "httpbin-7d4b9c8f60-e0001", annotated(template, "0.5")))
+    first = fivehundreds(7)
+    assert 25 <= len(first) <= 75 and fivehundreds(7) == first and fivehundreds(8) != first
+    failed = lab.curl("-s", "-i", "http://httpbin.hello:8000/status/200#[1-20]").stdout
+    assert b"HTTP/1.1 500 Internal Server Error\r\n" in failed and b"Content-Type: text/plain; charset=utf-8\r\n" in failed
+
+
+@pytest.mark.parametrize("bad", ["half", "1.5", "-0.1"])
+def test_an_error_rate_that_is_no_share_is_refused(bad):
+    with pytest.raises(apps.NotSimulated, match="dataplane.test/error-rate"):
+        apps.error_rate({"metadata": {"name": "p", "annotations": {apps.ERROR_RATE: bad}}})
