@@ -1,4 +1,7 @@
-"""Objects of the lab (hello/helloworld v1+v2, httpbin, test), for the tests to build situations."""
+"""Objects of the lab (hello/helloworld v1+v2, httpbin, test), for the tests to build situations, and the
+wait for what the simulated istiod writes back."""
+
+import time
 
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 
@@ -98,3 +101,19 @@ def tag_webhook(tag, revision):
     return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": f"istio-revision-tag-{tag}", "labels": {"istio.io/tag": tag, "istio.io/rev": revision}},
             "webhooks": []}
+
+
+def waypoint_bound(cluster, ns, name):
+    """The status ("True"/"False") of the Service's istio.io/WaypointBound condition, None when absent."""
+    for cond in ((cluster.get("v1", "Service", name, ns) or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == "istio.io/WaypointBound":
+            return cond["status"]
+    return None
+
+
+def wait_bound(cluster, ns, name, timeout=15):
+    """Waits until the simulated istiod has bound the Service to its waypoint."""
+    deadline = time.monotonic() + timeout
+    while waypoint_bound(cluster, ns, name) != "True":
+        assert time.monotonic() < deadline, f"Service {ns}/{name} never bound"
+        time.sleep(0.05)

@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from builders import ambient_namespace, fault_virtualservice, service, split_route
+from builders import ambient_namespace, fault_virtualservice, service, split_route, wait_bound
 from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, seed_istio
 
 pytestmark = pytest.mark.integration
@@ -22,20 +22,6 @@ LAB_FAULT = {"service": "httpbin", "namespace": "hello", "delay": {"fixed_delay"
 def sample(name, kind):
     docs = yaml.safe_load_all((DATA / "istio-1.30.3" / "samples" / f"{name}.yaml").read_text(encoding="utf-8"))
     return next(d for d in docs if d and d["kind"] == kind)
-
-
-def bound(cluster, ns, name):
-    for cond in ((cluster.get(*SVC, name, ns) or {}).get("status") or {}).get("conditions") or []:
-        if cond["type"] == "istio.io/WaypointBound":
-            return cond["status"]
-    return None
-
-
-def wait_bound(cluster, ns, name, timeout=15):
-    deadline = time.monotonic() + timeout
-    while bound(cluster, ns, name) != "True":
-        assert time.monotonic() < deadline, f"Service {ns}/{name} never bound"
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from builders import ambient_namespace, namespace, service, split_route, split_virtualservice
+from builders import ambient_namespace, namespace, service, split_route, split_virtualservice, wait_bound
 from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, seed_istio
 
 pytestmark = pytest.mark.integration
@@ -31,20 +31,6 @@ def deployment(ns, name, labels):
             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels},
                                   "spec": {"containers": [{"name": "app", "image": "docker.io/istio/examples-helloworld"}]}}}}
-
-
-def bound(cluster, ns, name):
-    for cond in (cluster.get(*SVC, name, ns).get("status") or {}).get("conditions") or []:
-        if cond["type"] == "istio.io/WaypointBound":
-            return cond["status"]
-    return None
-
-
-def wait_bound(cluster, ns, name, timeout=10):
-    deadline = time.monotonic() + timeout
-    while bound(cluster, ns, name) != "True":
-        assert time.monotonic() < deadline, f"Service {ns}/{name} never bound"
-        time.sleep(0.05)
 
 
 @pytest.fixture
