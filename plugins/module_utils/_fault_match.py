@@ -187,3 +187,55 @@ def virtualservice_catches(vs, fault_match):
         if any(_may_take(fault_match, _vs_match_view(m)) for m in kept):
             out.append(index)
     return out
+
+
+# ---- a written fault VirtualService, read back -----------------------------------------------
+def _prefix_as_path(prefix):
+    """The narrowest segment PathPrefix holding every path a VirtualService string prefix takes: the prefix
+    itself when it ends at a segment ("/delay/" -> /delay), else its parent segment ("/del" -> /)."""
+    if prefix.endswith("/"):
+        return prefix.rstrip("/") or "/"
+    parent = prefix[:prefix.rfind("/")]
+    return parent or "/"
+
+
+def fault_match_of(vs_match):
+    """A VirtualService match as a fault match (path, headers) that takes at least the same requests, or None
+    when the match is dropped at a waypoint (sourceLabels, listener_waypoint.go waypointInboundRoute).
+
+    What the fault match cannot say is widened, never narrowed, so an overlap found with it is never missed:
+    a regex uri becomes every path, a string prefix its segment prefix, prefix or regex headers and method,
+    query and port conditions are left out. The two matches virtualservice_matches writes for a PathPrefix
+    (exact /p, prefix /p/) come back as Exact /p and PathPrefix /p, together exactly the original."""
+    if vs_match.get("sourceLabels"):
+        return None
+    out = {}
+    uri = vs_match.get("uri") or {}
+    if "exact" in uri:
+        out["path"] = {"type": "Exact", "value": uri["exact"]}
+    elif "prefix" in uri:
+        out["path"] = {"type": "PathPrefix", "value": _prefix_as_path(uri["prefix"])}
+    headers = []
+    for name, cond in sorted((vs_match.get("headers") or {}).items()):
+        if isinstance(cond, dict) and "exact" in cond:
+            headers.append({"name": name, "type": "Exact", "value": cond["exact"]})
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def virtualservice_route_overlap(vs, route):
+    """The (http route index, HTTPRoute rule index) pairs where a rule of the HTTPRoute may take requests
+    an http route of the VirtualService takes (an http route without match takes every request)."""
+    out = []
+    for index, http in enumerate((vs.get("spec") or {}).get("http") or []):
+        if not http.get("match"):
+            rules = httproute_catches(route, None)
+        else:
+            rules = set()
+            for match in http["match"]:
+                fault_match = fault_match_of(match)
+                if fault_match is not None:
+                    rules.update(httproute_catches(route, fault_match))
+        out.extend((index, rule) for rule in sorted(rules))
+    return out

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ambient.mesh.plugins.module_utils._fault_match import virtualservice_route_overlap
 from ansible_collections.ambient.mesh.plugins.module_utils._fault_records import (
     CREATED_AT,
     FAULT_FOR,
@@ -293,7 +294,14 @@ def _vs_and_route_on_same_service(snapshot):
             if key is None or key not in routed or any(
                     ns not in (key[0], g["metadata"]["namespace"]) for k, g in _served_keys(vs, snapshot) if k == key):
                 continue  # a waypoint ignores it anyway (VS_IN_THIRD_NAMESPACE)
-            ordered = sorted(routed[key] + [vs], key=creation_order)
+            routes = routed[key]
+            if is_fault(vs):
+                # a fault limited to requests no rule of the route can take, as fault_injection allows it:
+                # the merge order decides nothing for them
+                routes = [r for r in routes if virtualservice_route_overlap(vs, r)]
+                if not routes:
+                    continue
+            ordered = sorted(routes + [vs], key=creation_order)
             names = ", ".join("%s (created %s)" % (object_ref(o), o["metadata"].get("creationTimestamp") or "?")
                               for o in ordered)
             first = ordered[0]

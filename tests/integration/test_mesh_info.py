@@ -12,6 +12,7 @@ from builders import (
     service,
     split_route,
     split_virtualservice,
+    wait_bound,
     waypoint,
 )
 from conftest import GATEWAY_V151, ISTIO_CRDS, seed_istio
@@ -194,3 +195,24 @@ def test_expired_faults_of_the_collection_are_found_and_every_fault_is_listed(me
     assert faults["httpbin-fault"]["created_at"] == "2000-01-01T00:00:00Z"
     playbook.run("ambient.mesh.mesh_info", {"fail_on_findings": "error"}, fails=["1 finding(s) at or above error",
                                                                                  "expired at 2000-01-01T00:15:00Z"])
+
+
+def test_a_fault_fault_injection_allowed_beside_a_route_is_no_finding_a_shadowed_one_is(mesh, playbook):
+    seed_istio(mesh)
+    build(mesh, [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello", programmed=None),
+                 service("hello", "httpbin", port=8000)])
+    route = split_route(ns="hello", service_name="httpbin", weights=(100,), port=8000, name="httpbin-api")
+    route["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "/api"}}]
+    mesh.put(route)
+    wait_bound(mesh, "hello", "httpbin")
+    playbook.run("ambient.mesh.fault_injection", {"faults": [
+        {"service": "httpbin", "namespace": "hello", "abort": {"http_status": 500, "percentage": 100},
+         "match": {"path": {"type": "PathPrefix", "value": "/apiary"}}}]})
+    assert playbook.run("ambient.mesh.mesh_info")["findings"] == []
+    # the same fault widened to /api/v1 by hand (the module refuses it): the route's rule takes its requests
+    fault = mesh.get("networking.istio.io/v1", "VirtualService", "httpbin-fault", "hello")
+    fault["spec"]["http"][0]["match"] = [{"uri": {"exact": "/api/v1"}}, {"uri": {"prefix": "/api/v1/"}}]
+    mesh.put(fault)
+    [finding] = playbook.run("ambient.mesh.mesh_info")["findings"]
+    assert (finding["code"], finding["object"]) == ("VS_AND_HTTPROUTE_SAME_SERVICE", "VirtualService hello/httpbin-fault")
+    assert "HTTPRoute hello/httpbin-api (created" in finding["message"]
