@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ambient.mesh.report: writes a run's JSON record and HTML report on the controller (docs in plugins/modules/report.py).
+
+Nothing is sent to the managed host and no connection is opened: the files are the controller's, and the chart's
+library (matplotlib) is needed there only."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import importlib.util
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ambient.mesh.plugins.module_utils._report_args import report_argument_spec
+from ansible_collections.ambient.mesh.plugins.plugin_utils._report_chart import INSTALL_HINT, LIBRARY, render_svg
+from ansible_collections.ambient.mesh.plugins.plugin_utils._report_files import (
+    ReportWriteError,
+    check_writable,
+    free_paths,
+    write_report,
+)
+from ansible_collections.ambient.mesh.plugins.plugin_utils._report_html import render_html
+from ansible_collections.ambient.mesh.plugins.plugin_utils._report_record import (
+    base_name,
+    build_record,
+    check_arguments,
+    record_json,
+    summary_lines,
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(argument_spec=report_argument_spec())[1]
+        problems = check_arguments(args)
+        if problems:
+            raise AnsibleActionFail("Validation of arguments failed: %s" % "; ".join(problems))
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        record = build_record(args, now)
+        summary = summary_lines(record)
+        base = base_name(args["kind"], args["name"], now)
+        result.update(changed=False, summary=summary)
+        try:
+            if self._task.check_mode:
+                check_writable(args["directory"])
+                json_path, html_path = free_paths(args["directory"], base)
+                if importlib.util.find_spec(LIBRARY) is None:
+                    result.setdefault("warnings", []).append(INSTALL_HINT)
+            else:
+                chart, why_none = render_svg(record["steps"], "%s %s: %s" % (record["kind"], record["name"], record["outcome"]))
+                if chart is None and why_none == INSTALL_HINT:
+                    result.setdefault("warnings", []).append(INSTALL_HINT)
+                json_path, html_path = write_report(args["directory"], base, record_json(record),
+                                                    render_html(record, chart, why_none))
+        except ReportWriteError as error:
+            # the run is not lost: what was measured is in the message, and the whole record in the result
+            result.update(failed=True, record=record,
+                          msg="%s. The report was not written; what was measured:\n%s" % (error, "\n".join(summary)))
+            return result
+        result.update(changed=True, json_path=json_path, html_path=html_path)
+        return result
