@@ -85,7 +85,7 @@ options:
         description: A short name shown in the chart and the tables, e.g. V(25%) or V(httpbin/httpbin delay 3s).
         type: str
       asked:
-        description: The share asked of each backend, in percent (0-100), e.g. V({"v1": 75, "v2": 25}).
+        description: 'The share asked of each backend, in percent (0-100), e.g. V({"v1": 75, "v2": 25}).'
         type: dict
         default: {}
       measured:
@@ -221,9 +221,9 @@ summary:
   elements: str
   sample:
     - "canary hello/helloworld: promoted (2 steps)"
-    - "step  label  asked          measured             requests  errors  p95     verdict"
-    - "1     5%     v1 95%, v2 5%  v1 95.5%, v2 4.5%    200       0.0%    0.009s  passed"
-    - "2     100%   v1 0%, v2 100% v1 0.0%, v2 100.0%   200       0.0%    0.008s  passed"
+    - "step  label  asked           measured            requests  errors  p95     verdict"
+    - "1     5%     v1 95%, v2 5%   v1 95.5%, v2 4.5%   200       0.0%    0.009s  passed"
+    - "2     100%   v1 0%, v2 100%  v1 0.0%, v2 100.0%  200       0.0%    0.008s  passed"
 record:
   description: The whole record, when the files could not be written (so nothing measured is lost).
   returned: failure to write

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
     ("ambient.mesh.traffic_probe", ["backend_pattern", "expected_shares", "reuse_connection", "kubeconfig",
                                     "exact binomial test", "Bonferroni", "check mode", "EXAMPLES", "RETURN VALUES",
                                     "verdicts"]),
+    ("ambient.mesh.report", ["directory", "fault_check", "matplotlib", "a file in the way", "schema_version",
+                             "group/ambient.mesh.k8s", "EXAMPLES", "RETURN VALUES", "summary", "html_path"]),
 ])
 def test_ansible_doc_renders(module, must_show):
     binary = pathlib.Path(sys.executable).parent / "ansible-doc"
