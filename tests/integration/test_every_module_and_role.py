@@ -67,6 +67,9 @@ class Scenario:
     # a drill (fault_check) writes on every real run but leaves the cluster as it found it: an unchanged real run
     # may only write objects that did not exist before it and do not exist after it
     transient_writes: bool = False
+    # a controller-only action plugin (report) writes new files on the controller on every run and never the cluster:
+    # all four steps report a change (check mode: what it would write) and none writes to the API server
+    controller_files: bool = False
 
 
 # ---- setups ------------------------------------------------------------------------------------
@@ -179,6 +182,11 @@ MODULE_SCENARIOS = {
         object_diff=False),
     "mesh_info": Scenario(setup=correct_lab, present=lambda ctx: {}, read_only=True,
                           foreign=(NS + (None, "hello"),)),
+    "report": Scenario(
+        setup=lambda ctx: None, controller_files=True,
+        present=lambda ctx: {"directory": str(ctx.tmp_path / "reports"), "kind": "canary", "name": "hello/helloworld",
+                             "outcome": "promoted", "steps": [{"step": 1, "label": "100%", "asked": {"v2": 100},
+                                                               "measured": {"v2": 1.0}, "passed": True}]}),
     "traffic_probe": Scenario(
         setup=lab_apps, read_only=True, foreign=(SVC + ("hello", "helloworld"),), sidecar_labels_on_present=False,
         present=lambda ctx: {"namespace": "test", "pod_selector": "app=curl", "requests": 20,
@@ -372,6 +380,13 @@ def test_module_four_steps_diff_and_foreign_labels(ctx, module):
     labels = mark_foreign(ctx.cluster, scenario.foreign, scenario.sidecar_labels_on_present)
     args = scenario.present(ctx)
     changes = not scenario.read_only
+    if scenario.controller_files:
+        mark, imark = ctx.cluster.mark(), ctx.istioctl.mark()
+        for when, check in (("check run", True), ("first run", False), ("check run again", True), ("run again", False)):
+            result = ctx.playbook.run(f"ambient.mesh.{module}", args, check=check, diff=True)
+            assert result["changed"] is True, f"{when}: changed={result['changed']}, expected True (a new report)"
+        assert_wrote_nothing(ctx, mark, imark, "a controller-only action")
+        return
 
     check = module_step(ctx, module, args, check=True, changed=changes, when="check run")
     before = objects_named(ctx.cluster, check, scenario)
