@@ -72,7 +72,7 @@ def test_the_record_and_the_report_with_its_chart_are_written(tmp_path):
         1, "canary", "hello/helloworld", "rolled_back")
     assert (record["started_at"], record["finished_at"]) == ("2026-11-23T10:15:30Z", "2026-11-23T10:16:02Z")
     assert [s["step"] for s in record["steps"]] == [1, 2]
-    for given, kept in zip(STEPS, record["steps"]):
+    for given, kept in zip(STEPS, record["steps"], strict=True):
         assert {k: kept[k] for k in given} == given  # every step as given
     assert record["details"] == {"route": "hello/helloworld"}
 

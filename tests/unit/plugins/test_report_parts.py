@@ -133,7 +133,7 @@ def series_points(svg, sid):
     match = re.search(r'<g id="%s">\s*<path d="([^"]*)"' % re.escape(sid), svg)
     assert match, f"no series {sid} in the SVG"
     numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", match.group(1))]
-    return list(zip(numbers[::2], numbers[1::2]))
+    return list(zip(numbers[::2], numbers[1::2], strict=True))
 
 
 @pytest.mark.skipif(not _report_chart.HAS_MATPLOTLIB, reason="matplotlib is in requirements-test.txt")
