@@ -13,7 +13,10 @@
   iptables/nftables proxier's random probabilities), straight to the pod: no waypoint, no L7 policy; a
   Service without endpoints is rejected (kube-proxy pkg/proxy/iptables/proxier.go REJECT rule: connection
   refused), and so is a pod where nothing listens.
-- A sidecar client is not simulated (its Envoy would apply VirtualServices and HTTPRoutes itself).
+- A sidecar client (routing.is_sidecar) sends every connection to its own Envoy, which routes each request
+  with the VirtualServices and HTTPRoutes it sees (routing.sidecar_routes) and sends it straight to an
+  endpoint of the picked cluster: waypoints play no part (endpoint_builder.go). Connections to a pod IP
+  (passthrough) and upstream pods with sidecars of their own are not simulated.
 """
 
 from . import apps, routing
@@ -33,14 +36,16 @@ class Network:
 
     def connect(self, client, ip, port):
         view, rng = self.view, self.dp.rng
-        if routing.is_sidecar(client):
-            raise NotSimulated("a sidecar client (its Envoy applies routes at the client)")
-        ambient = routing.captured_by_ztunnel(view, client)
+        sidecar = routing.is_sidecar(client)
+        ambient = not sidecar and routing.captured_by_ztunnel(view, client)
         svc, pod = view.service_by_ip(ip), view.pod_by_ip(ip)
         source = (client.get("status") or {}).get("podIP", "")
         if svc is not None:
             if not any(p.get("port") == port for p in (svc.get("spec") or {}).get("ports") or []):
                 raise NotSimulated(f"a connection to {ip}:{port}, a port Service {_name(svc)} does not have")
+            if sidecar:
+                routing.http_port(svc, port)
+                return SidecarConnection(self.dp, client, svc, port, source)
             if ambient:
                 waypoint = view.waypoint_for_service(svc)
                 if waypoint is not None:
@@ -57,6 +62,8 @@ class Network:
                 raise ConnectionFailed(REFUSED)
             return self._direct(*rng.choice(endpoints), source, mesh=False)
         if pod is not None:
+            if sidecar:
+                raise NotSimulated(f"a sidecar client to pod {_name(pod)} by its IP (the passthrough cluster)")
             if ambient and "istio.io/use-waypoint" in labels(pod):
                 raise NotSimulated(f"traffic to pod {_name(pod)} through a workload waypoint")
             return self._direct(pod, port, source, mesh=ambient)
@@ -94,18 +101,27 @@ class DirectConnection:
         return resp
 
 
-class WaypointConnection:
-    """A connection to a Service a waypoint serves: the waypoint's Envoy routes every request."""
+class EnvoyConnection:
+    """A connection whose every request an Envoy routes (a waypoint, or a sidecar client's own proxy): route
+    match, fault filter, weighted clusters, then an endpoint of the picked cluster."""
 
-    def __init__(self, dp, svc, port, waypoint, source):
-        self.dp, self.svc, self.port, self.waypoint = dp, svc, port, waypoint
-        self.client_addr = f"{source}:{dp.rng.randint(32768, 60999)}"
+    server = "istio-envoy"
+
+    def __init__(self, dp, svc, port, source):
+        self.dp, self.svc, self.port = dp, svc, port
+        self.client_addr = f"{source}:{dp.rng.randint(32768, 60999)}"  # Linux ip_local_port_range default
+
+    def routes(self):
+        raise NotImplementedError
+
+    def check_cluster(self, target):
+        """Raises NotSimulated for a cluster whose settings the simulation does not know."""
 
     def send(self, req):
         dp, rng = self.dp, self.dp.rng
-        routes = routing.waypoint_routes(dp.view, self.svc, self.port, self.waypoint)
+        routes = self.routes()
         if routes is None:
-            route = routing.Route("default inbound route", {}, [(self.svc, self.port, None, 1)], {})
+            route = routing.Route("default route", {}, [(self.svc, self.port, None, 1)], {})
         else:
             route = next((r for r in routes if r.matches(req, self.port)), None)
             if route is None:
@@ -118,27 +134,30 @@ class WaypointConnection:
             # fault_filter.cc abortWithStatus: sendLocalReply(status, "fault filter abort")
             return self._local_reply(req, fault["abort"][0], b"fault filter abort", delay)
         target, port, subset, _weight = routing.pick_weighted(rng, route.destinations)
+        self.check_cluster(target)
         endpoints = dp.view.endpoints(target, port, subset)
         if not endpoints:
             # router.cc sendNoHealthyUpstreamResponse: 503 "no healthy upstream" (UH)
             return self._local_reply(req, 503, b"no healthy upstream", delay)
-        # the inbound-vip cluster's default LEAST_REQUEST: with one request in flight every host ties,
-        # and Envoy picks among the tied hosts at random
+        # the cluster's default LEAST_REQUEST (cluster_traffic_policy.go defaultLBAlgorithm): with one request
+        # in flight every host ties, and Envoy picks among the tied hosts at random
         pod, target_port = rng.choice(endpoints)
+        if routing.is_sidecar(pod):
+            raise NotSimulated(f"an upstream pod with a sidecar ({_name(pod)}: its inbound Envoy)")
         app = apps.app_for(pod, target_port)
         if app is None:
-            raise NotSimulated(f"the waypoint's reply when {_name(pod)}:{target_port} refuses connections")
+            raise NotSimulated(f"the proxy's reply when {_name(pod)}:{target_port} refuses connections")
         upstream = app.handle(req, pod, dp.now() + delay, rng, client_ip=self.client_addr, through_proxy=True)
         upstream.elapsed += dp.latency()
         if upstream.status == 503:
-            raise NotSimulated("an upstream 503 at the waypoint (Istio's default retry policy, route/retry/retry.go)")
-        # Envoy's HTTP/1 codec writes header names in lower case; Connection is hop by hop (the waypoint
-        # answers for its own downstream connection); server is overwritten (util/proxy_headers.go:
-        # ServerName istio-envoy, OVERWRITE); x-envoy-upstream-service-time is the router's
+            raise NotSimulated("an upstream 503 at an Envoy (Istio's default retry policy, route/retry/retry.go)")
+        # Envoy's HTTP/1 codec writes header names in lower case; Connection is hop by hop (the proxy answers
+        # for its own downstream connection); server is overwritten (util/proxy_headers.go:
+        # ServerHeaderTransformation OVERWRITE); x-envoy-upstream-service-time is the router's
         # (Envoy router filter docs, "x-envoy-upstream-service-time")
         headers = [(k.lower(), v) for k, v in upstream.headers if k.lower() not in ("connection", "server")]
         headers.append(("x-envoy-upstream-service-time", str(int(upstream.elapsed * 1000))))
-        headers.append(("server", "istio-envoy"))
+        headers.append(("server", self.server))
         if req.wants_close:
             headers.append(("connection", "close"))
         upstream.headers = headers
@@ -150,11 +169,43 @@ class WaypointConnection:
         headers = [("content-length", str(len(body)))]
         if body:
             headers.append(("content-type", "text/plain"))
-        headers += [("date", apps.http_date(self.dp.now() + delay)), ("server", "istio-envoy")]
+        headers += [("date", apps.http_date(self.dp.now() + delay)), ("server", self.server)]
         if req.wants_close:
             headers.append(("connection", "close"))
         return Response(status, headers, b"" if req.method == "HEAD" else body,
                         elapsed=delay + self.dp.latency(proxy=True), backend="")
+
+
+class WaypointConnection(EnvoyConnection):
+    """A connection to a Service a waypoint serves: the waypoint's Envoy routes every request. Its server name
+    is istio-envoy (util/proxy_headers.go, the sidecar-inbound class a waypoint's listener uses)."""
+
+    def __init__(self, dp, svc, port, waypoint, source):
+        super().__init__(dp, svc, port, source)
+        self.waypoint = waypoint
+
+    def routes(self):
+        return routing.waypoint_routes(self.dp.view, self.svc, self.port, self.waypoint)
+
+
+class SidecarConnection(EnvoyConnection):
+    """A sidecar client's connection: iptables sends it to the pod's own Envoy, which accepts it, routes
+    every request itself (routing.sidecar_routes: the waypoint is bypassed) and sends it to an endpoint of the
+    picked cluster over its own upstream connections - so a kept-alive client connection is still balanced
+    per request. The outbound listener's server name is Envoy's default, "envoy" (util/proxy_headers.go:
+    ServerName "" for ListenerClassSidecarOutbound, "outbound uses envoy"; Envoy HCM server_name default)."""
+
+    server = "envoy"
+
+    def __init__(self, dp, client, svc, port, source):
+        super().__init__(dp, svc, port, source)
+        self.client = client
+
+    def routes(self):
+        return routing.sidecar_routes(self.dp.view, self.client, self.svc, self.port)
+
+    def check_cluster(self, target):
+        routing.sidecar_cluster_policy(self.dp.view, self.client, target)
 
 
 def _name(obj):

@@ -29,6 +29,8 @@ import re
 from .cluster import DOMAIN, labels
 from .messages import NotSimulated
 
+ROOT_NAMESPACE = "istio-system"  # MeshConfig rootNamespace default (pkg/config/mesh/mesh.go DefaultMeshConfig)
+
 VS_HTTP_FIELDS = {"name", "match", "route", "fault"}
 VS_MATCH_FIELDS = {"name", "uri", "headers", "queryParams", "method", "port", "sourceLabels"}
 
@@ -115,29 +117,38 @@ def waypoint_routes(view, svc, port, waypoint):
             raise NotSimulated(f"VirtualService {vns}/{vs['metadata']['name']}: exportTo/delegate/tcp/tls")
         if not spec.get("http"):
             continue
+        dr_namespaces = (ns, waypoint["metadata"]["namespace"], ROOT_NAMESPACE)
         configs.append((_created(vs), vs["metadata"]["name"], vns, f"VirtualService {vns}/{vs['metadata']['name']}",
-                        [_vs_http(view, h, vns, ns, waypoint) for h in spec["http"]]))
+                        [_vs_http(view, h, vns, dr_namespaces) for h in spec["http"]]))
     configs.extend(_httproute_configs(view, svc, hostname))
     configs.sort(key=lambda c: (c[0], c[1], c[2]))
     routes = []
     for _created_at, _name, _ns, source, https in configs:
-        for http in https:
-            matches, destinations, fault = http
-            if not matches:
-                routes.append(Route(source, {}, destinations, fault))
-                break  # a catch-all ends this VirtualService
-            ended = False
-            for match in matches:
-                if match.get("sourceLabels"):
-                    continue  # dropped at waypoints (istio/istio#51565)
-                route = Route(source, match, destinations, fault)
-                routes.append(route)
-                if _catch_all(route.match):
-                    ended = True
-                    break
-            if ended:
-                break
+        # sourceLabels matches are dropped at waypoints (waypointInboundRoute; istio/istio#51565)
+        routes.extend(_translate(source, https, lambda match: not match.get("sourceLabels")))
     return routes or None
+
+
+def _translate(source, https, keep):
+    """route.go BuildHTTPRoutesForVirtualService: the http rules in order, one route per kept match; a rule
+    without match, or a catch-all match, ends the VirtualService."""
+    routes = []
+    for matches, destinations, fault in https:
+        if not matches:
+            routes.append(Route(source, {}, destinations, fault))
+            break
+        ended = False
+        for match in matches:
+            if not keep(match):
+                continue
+            route = Route(source, {k: v for k, v in match.items() if k != "sourceLabels"}, destinations, fault)
+            routes.append(route)
+            if _catch_all(route.match):
+                ended = True
+                break
+        if ended:
+            break
+    return routes
 
 
 def _catch_all(match):
@@ -147,7 +158,7 @@ def _catch_all(match):
         and not match.get("headers") and not match.get("query") and "method" not in match
 
 
-def _vs_http(view, http, vs_ns, svc_ns, waypoint):
+def _vs_http(view, http, vs_ns, dr_namespaces):
     unknown = set(http) - VS_HTTP_FIELDS
     if unknown:
         raise NotSimulated(f"VirtualService http fields {sorted(unknown)}")
@@ -173,7 +184,7 @@ def _vs_http(view, http, vs_ns, svc_ns, waypoint):
             raise NotSimulated(f"VirtualService route fields {sorted(set(dest) - {'destination', 'weight'})}")
         target = _service_for_host(view, fqdn(d.get("host", ""), vs_ns))
         port = (d.get("port") or {}).get("number") or _only_port(target)
-        subset = _subset(view, target, d["subset"], waypoint) if d.get("subset") else None
+        subset = _subset(view, target, d["subset"], dr_namespaces) if d.get("subset") else None
         destinations.append((target, port, subset, dest.get("weight")))
     if len(destinations) == 1 and not destinations[0][3]:
         destinations[0] = destinations[0][:3] + (100,)
@@ -206,14 +217,20 @@ def _service_for_host(view, host):
     raise NotSimulated(f"a route destination host {host!r} that is no Service of the cluster")
 
 
-def _subset(view, svc, name, waypoint):
-    """The DestinationRule subset's labels. DestinationRules for the host from the Service's namespace, the
-    waypoint's, or the root namespace istio-system; more than one is a merge the simulation does not do."""
+def _destination_rules(view, svc, dr_namespaces):
     ns = svc["metadata"]["namespace"]
     hostname = f"{svc['metadata']['name']}.{ns}.svc.{DOMAIN}"
-    rules = [dr for dr in view.all("networking.istio.io", "destinationrules")
-             if dr["metadata"]["namespace"] in (ns, waypoint["metadata"]["namespace"], "istio-system")
-             and host_matches(fqdn((dr.get("spec") or {}).get("host", ""), dr["metadata"]["namespace"]), hostname)]
+    return [dr for dr in view.all("networking.istio.io", "destinationrules")
+            if dr["metadata"]["namespace"] in dr_namespaces
+            and host_matches(fqdn((dr.get("spec") or {}).get("host", ""), dr["metadata"]["namespace"]), hostname)]
+
+
+def _subset(view, svc, name, dr_namespaces):
+    """The DestinationRule subset's labels. DestinationRules for the host from the namespaces the proxy reads
+    (at a waypoint: the Service's, the waypoint's, the root namespace istio-system; at a sidecar: its own, the
+    Service's, the root); more than one is a merge the simulation does not do."""
+    hostname = f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{DOMAIN}"
+    rules = _destination_rules(view, svc, dr_namespaces)
     if len(rules) != 1:
         raise NotSimulated(f"{len(rules)} DestinationRules for {hostname} (subset {name})")
     spec = rules[0].get("spec") or {}
@@ -346,9 +363,108 @@ def fault_hits(rng, percent):
 
 
 def is_sidecar(pod):
-    """An injected pod: its istio-proxy container (or native sidecar init container)."""
+    """An injected pod. The test cluster runs no injection webhook, so a test puts the pod as the injector
+    leaves it: the sidecar.istio.io/status annotation (what istio-cni reads to leave a pod to its sidecar,
+    cni/pkg/util/podutil.go podHasSidecar) and the istio-proxy container (the Envoy that routes its traffic;
+    a native sidecar is an init container of that name, pkg/kube/inject/inject.go). One without the other is
+    no pod the injector makes."""
     spec = pod.get("spec") or {}
-    return any(c.get("name") == "istio-proxy" for c in (spec.get("containers") or []) + (spec.get("initContainers") or []))
+    container = any(c.get("name") == "istio-proxy" for c in (spec.get("containers") or []) + (spec.get("initContainers") or []))
+    annotated = "sidecar.istio.io/status" in ((pod.get("metadata") or {}).get("annotations") or {})
+    if container != annotated:
+        raise NotSimulated(f"pod {pod['metadata'].get('namespace')}/{pod['metadata']['name']} with "
+                           + ("an istio-proxy container but no sidecar.istio.io/status annotation" if container
+                              else "a sidecar.istio.io/status annotation but no istio-proxy container"))
+    return container
+
+
+# ---- a sidecar client's outbound routes -------------------------------------------------------------
+def sidecar_routes(view, client, svc, port):
+    """The routes a sidecar client's Envoy has for a Service port (Istio 1.30.3), or None for the default
+    route (the Service's own cluster).
+
+    - Visibility: pilot/pkg/model/push_context.go initVirtualServices indexes mesh VirtualServices (no
+      gateways, or "mesh") by exportTo - default "*" (pkg/config/mesh/mesh.go DefaultVirtualServiceExportTo);
+      "~" hides it; "." or its own namespace makes it private to that namespace; a namespace name exports it
+      there. The default Sidecar scope imports every namespace (*/*).
+    - Order: pilot/pkg/model/virtualservice.go SelectVirtualServices takes the private ones, then those exported
+      to the client's namespace, then the public ones; in each, with PILOT_UNIFIED_SIDECAR_SCOPE (default true,
+      features/experimental.go) Gateway API routes of the client's own namespace first, then the rest, each in
+      MergedVirtualServices' creation order (virtualservice_controller.go sortConfigByCreationTime).
+    - No merge: pilot/pkg/networking/core/httproute.go BuildSidecarOutboundVirtualHosts builds one virtual
+      host per VirtualService; a later one for the same host is a duplicate domain and dropped whole. A
+      VirtualService that yields no route (every match trimmed) is skipped (route.go
+      buildSidecarVirtualHostsForVirtualService), and the next one, or the default route, applies.
+    - Matches: route.go sourceMatchHTTP keeps a match whose sourceLabels are a subset of the client's labels
+      (evaluated, not dropped as at a waypoint).
+    - A mesh HTTPRoute with a Service parent is a public VirtualService with gateway semantics in the route's
+      namespace (pilot/pkg/config/kube/gateway/route_collections.go: Gateways [mesh], no exportTo).
+    - The waypoint plays no part: sidecars send to the Service's endpoints as workload traffic, never to a
+      service waypoint (pilot/pkg/xds/endpoints/endpoint_builder.go buildEnvoyLbEndpoint, and
+      findServiceWaypoint: only ingress and east-west gateways call waypoints).
+    """
+    ns, client_ns = svc["metadata"]["namespace"], client["metadata"]["namespace"]
+    hostname = f"{svc['metadata']['name']}.{ns}.svc.{DOMAIN}"
+    dr_namespaces = (client_ns, ns, ROOT_NAMESPACE)
+    candidates = []  # (list rank, gateway-exact rank, created, name, namespace, source, build)
+    for vs in view.all("networking.istio.io", "virtualservices"):
+        vns, spec = vs["metadata"]["namespace"], vs.get("spec") or {}
+        gateways = spec.get("gateways")
+        if gateways and "mesh" not in gateways:
+            continue
+        if not any(host_matches(fqdn(h, vns), hostname) for h in spec.get("hosts") or []):
+            continue
+        if spec.get("delegate") or spec.get("tcp") or spec.get("tls"):
+            raise NotSimulated(f"VirtualService {vns}/{vs['metadata']['name']}: delegate/tcp/tls")
+        rank = _visibility(spec.get("exportTo") or ["*"], vns, client_ns)
+        if rank is None or not spec.get("http"):
+            continue
+        candidates.append((rank, 1, _created(vs), vs["metadata"]["name"], vns, f"VirtualService {vns}/{vs['metadata']['name']}",
+                           lambda spec=spec, vns=vns: [_vs_http(view, h, vns, dr_namespaces) for h in spec["http"]]))
+    for created, name, rns, source, https in _httproute_configs(view, svc, hostname):
+        candidates.append((2, 0 if rns == client_ns else 1, created, name, rns, source, lambda https=https: https))
+    candidates.sort(key=lambda c: c[:5])
+    client_labels = labels(client)
+    for *_order, source, build in candidates:
+        routes = _translate(source, build(), lambda m: set((m.get("sourceLabels") or {}).items()) <= set(client_labels.items()))
+        if routes:
+            return routes
+    return None
+
+
+def _visibility(export_to, vs_ns, client_ns):
+    """0 private to the client's namespace, 1 exported to it, 2 public, None not visible (initVirtualServices)."""
+    if "*" in export_to:
+        return 2
+    if "~" in export_to:
+        return None
+    if vs_ns == client_ns and ("." in export_to or vs_ns in export_to):
+        return 0
+    if client_ns in export_to and client_ns != vs_ns:
+        return 1
+    return None
+
+
+def sidecar_cluster_policy(view, client, svc):
+    """A DestinationRule trafficPolicy for the host changes the client's cluster (load balancer, TLS,
+    connection pool, outlier detection: cluster_traffic_policy.go); the simulation knows only the default."""
+    dr_namespaces = (client["metadata"]["namespace"], svc["metadata"]["namespace"], ROOT_NAMESPACE)
+    for dr in _destination_rules(view, svc, dr_namespaces):
+        spec = dr.get("spec") or {}
+        if spec.get("trafficPolicy") or spec.get("exportTo") or any(s.get("trafficPolicy") for s in spec.get("subsets") or []):
+            raise NotSimulated(f"DestinationRule {dr['metadata']['namespace']}/{dr['metadata']['name']} "
+                               "trafficPolicy/exportTo at a sidecar client")
+
+
+def http_port(svc, port):
+    """Whether the sidecar's outbound listener for the Service port speaks HTTP: appProtocol, else the port
+    name's protocol prefix (pkg/config/kube/conversion.go ConvertProtocol): http/http2 are HTTP, an unnamed
+    port is sniffed and curl's request detected as HTTP (listener.go protocol sniffing). Any other protocol
+    is not simulated."""
+    svc_port = next(p for p in (svc.get("spec") or {}).get("ports") or [] if p.get("port") == port)
+    proto = (svc_port.get("appProtocol") or (svc_port.get("name") or "").split("-")[0]).lower()
+    if proto not in ("http", "http2", ""):
+        raise NotSimulated(f"a sidecar client to Service port {port} named/appProtocol {proto!r}")
 
 
 def captured_by_ztunnel(view, pod):

@@ -3,11 +3,14 @@
 Tolerances are four binomial standard deviations at N=400 and hold for every seed tried (several seeds a test)."""
 
 import collections
+import copy
+import json
 import re
 
 import builders
 import pytest
-from dataplane_lab import Lab
+from apiserver.dataplane import NotSimulated
+from dataplane_lab import Lab, pod, sample
 
 N = 400
 SEEDS = (0, 1, 2)
@@ -220,3 +223,127 @@ def test_a_request_no_route_matches_gets_404(cluster):
     assert result.stdout.endswith(b"\r\n\r\n404")
     result = lab.curl("-sS", "-w", "|%{http_code}", "http://helloworld.hello.svc.cluster.local:5000/other")
     assert result.stdout == b"fault filter abort|500"
+
+
+# ---- sidecar clients ------------------------------------------------------------------------------------
+def sidecar_client(lab, cluster, ns="legacy", app="curl"):
+    """The lab's curl client as the injector leaves it (the test cluster runs no injection webhook): the
+    sidecar.istio.io/status annotation (pkg/kube/inject/inject.go SidecarInjectionStatus) and the
+    istio-proxy container, in a namespace with istio-injection=enabled."""
+    cluster.put(builders.namespace(ns, **{"istio-injection": "enabled"}))
+    template = copy.deepcopy(sample("curl.yaml", "Deployment")[0]["spec"]["template"])
+    template["metadata"]["labels"]["app"] = app
+    template["metadata"].setdefault("annotations", {})["sidecar.istio.io/status"] = json.dumps(
+        {"initContainers": ["istio-init"], "containers": ["istio-proxy"], "volumes": ["istio-envoy"],
+         "imagePullSecrets": None, "revision": "default"})
+    template["spec"]["containers"].append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3"})
+    return cluster.put(pod(ns, f"{app}-6b8d7c9f4-s{len(ns):04d}", template))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sidecar_client_applies_the_virtualservice_split_per_request(cluster, seed):
+    """The trap's VirtualService + DestinationRule 95/5 does work from a sidecar client, without a waypoint,
+    even on one kept-alive connection (its Envoy balances every request)."""
+    lab = Lab(cluster, seed=seed)
+    vs_dr_split(cluster)
+    client = sidecar_client(lab, cluster)
+    result = lab.curl("-sS", "-w", "|%{http_code}|%{num_connects}|%header{server}\n", URL + "?[1-%d]" % N, pod=client)
+    lines = result.stdout.decode().replace("\n|", "|").splitlines()
+    seen = collections.Counter(re.search(r"version: (v\d+)", line).group(1) for line in lines)
+    assert abs(seen["v1"] / N - 0.95) < 0.045, seen
+    assert {line.split("|", 2)[2] for line in lines} == {"1|envoy", "0|envoy"}
+    assert sum(line.split("|")[2] == "1" for line in lines) == 1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sidecar_client_applies_the_httproute_and_bypasses_the_waypoint(cluster, seed):
+    lab = Lab(cluster, seed=seed)
+    cluster.put(builders.split_route(weights=(95, 5)))
+    lab.add_waypoint()
+    client = sidecar_client(lab, cluster)
+    seen, meta = collections.Counter(), []
+    result = lab.curl("-sS", "-H", "Connection: close", "-w", "|%{http_code}|%header{server}\n", URL + "?[1-%d]" % N,
+                      pod=client)
+    for line in result.stdout.decode().replace("\n|", "|").splitlines():
+        seen[re.search(r"version: (v\d+)", line).group(1)] += 1
+        meta.append(line.split("|", 1)[1])
+    assert abs(seen["v1"] / N - 0.95) < 0.045, seen
+    assert set(meta) == {"200|envoy"}  # the client's Envoy answered, never the waypoint (istio-envoy)
+    lab.scale_waypoint_to_zero()
+    assert lab.curl("-sS", URL).exit_code == 56  # an ambient client is reset
+    result = lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client)
+    assert result.exit_code == 0 and result.stdout.endswith(b"|200")
+
+
+def test_sidecar_client_evaluates_source_labels(cluster):
+    """At a sidecar sourceLabels select the client (route.go sourceMatchHTTP); a waypoint drops them."""
+    lab = Lab(cluster)
+    cluster.put(abort_all(match=[{"sourceLabels": {"app": "curl"}}]))
+    ours, other = sidecar_client(lab, cluster), sidecar_client(lab, cluster, ns="other", app="sleep")
+    assert lab.curl("-sS", "-w", "|%{http_code}|%header{server}", URL, pod=ours).stdout == b"fault filter abort|500|envoy"
+    # no match left for this client: the VirtualService yields no route and the Service's default route applies
+    result = lab.curl("-sS", "-w", "|%{http_code}", URL, pod=other)
+    assert result.stdout.startswith(b"Hello version: v") and result.stdout.endswith(b"|200")
+
+
+def test_sidecar_client_sees_virtualservices_by_export_to(cluster):
+    """exportTo decides, not the waypoint's namespace rule: one in the client's own namespace applies, one
+    exported only to its own namespace (".") does not reach another namespace."""
+    lab = Lab(cluster)
+    client = sidecar_client(lab, cluster)
+    private = abort_all(ns="hello")
+    private["spec"]["exportTo"] = ["."]
+    cluster.put(private)
+    assert lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client).stdout.endswith(b"|200")
+    cluster.put(abort_all(ns="legacy", name="from-the-client", host="helloworld.hello.svc.cluster.local"))
+    assert lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client).stdout == b"fault filter abort|500"
+
+
+@pytest.mark.parametrize("vs_first", [True, False])
+def test_sidecar_client_takes_the_first_virtualservice_whole(cluster, vs_first):
+    """No merge at a sidecar (httproute.go: a later virtual host for the same domain is dropped): an older
+    VirtualService routing only /other leaves /hello without a route (404), where a waypoint would have
+    merged the HTTPRoute's catch-all after it; a newer one is ignored altogether."""
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    cluster.put(abort_all(match=[{"uri": {"prefix": "/other"}}]))
+    old, new = "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"
+    lab.created("gateway.networking.k8s.io/v1", "HTTPRoute", "hello", "helloworld", new if vs_first else old)
+    lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", old if vs_first else new)
+    client = sidecar_client(lab, cluster)
+    hello = lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client).stdout
+    other = lab.curl("-sS", "-w", "|%{http_code}", "http://helloworld.hello.svc.cluster.local:5000/other", pod=client).stdout
+    if vs_first:
+        assert (hello, other) == (b"|404", b"fault filter abort|500")
+    else:
+        assert hello.startswith(b"Hello version: v") and hello.endswith(b"|200")
+        assert other.endswith(b"|404") and b"fault" not in other  # helloworld's own 404
+
+
+def test_sidecar_client_fault_delay_and_abort(cluster):
+    lab = Lab(cluster)
+    cluster.put(fault_vs(delay="2s", delay_pct=100, abort=503, abort_pct=100))
+    client = sidecar_client(lab, cluster)
+    out = lab.curl("-sS", "-D", "-", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
+                   "http://httpbin.hello:8000/status/200", pod=client).stdout.decode()
+    code, total = out.rsplit("\r\n\r\n", 1)[1].split()
+    assert code == "503" and 2.0 <= float(total) < 2.1
+    assert "server: envoy\r\n" in out and "content-type: text/plain\r\n" in out
+
+
+def test_sidecar_clients_unknowns_fail_loudly(cluster):
+    lab = Lab(cluster)
+    client = sidecar_client(lab, cluster)
+    half = copy.deepcopy(client)
+    half["metadata"]["name"] = "half-injected"
+    del half["metadata"]["annotations"]["sidecar.istio.io/status"]
+    half = cluster.put(half)
+    with pytest.raises(NotSimulated, match="istio-proxy container but no sidecar.istio.io/status"):
+        lab.curl("-sS", URL, pod=half)
+    cluster.put({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                 "metadata": {"name": "helloworld", "namespace": "hello"},
+                 "spec": {"host": "helloworld", "trafficPolicy": {"loadBalancer": {"simple": "ROUND_ROBIN"}}}})
+    with pytest.raises(NotSimulated, match="trafficPolicy/exportTo at a sidecar client"):
+        lab.curl("-sS", URL, pod=client)
+    with pytest.raises(NotSimulated, match="by its IP"):
+        lab.curl("-sS", "http://%s:5000/hello" % lab.pods["v1"][0]["status"]["podIP"], pod=client)
