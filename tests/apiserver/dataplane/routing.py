@@ -1,5 +1,6 @@
-"""L7 at a waypoint (Istio 1.30.3): the route table the waypoint's Envoy gets for one Service, and what it
-does with one request.
+"""L7 at a waypoint and at a sidecar client (Istio 1.30.3): the route table the proxy's Envoy gets for one
+Service, and what it does with one request. The waypoint's rules follow; a sidecar client's are in
+sidecar_routes.
 
 Rules, each from the file named:
 - pilot/pkg/networking/core/listener_waypoint.go getVirtualServiceForWaypoint: only VirtualServices in the
