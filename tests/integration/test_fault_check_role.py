@@ -2,6 +2,7 @@
 simulated data plane: checks that pass, a check that fails, and a play interrupted during the probe."""
 
 import datetime
+import json
 import os
 import pathlib
 import signal
@@ -81,6 +82,27 @@ def test_the_labs_delay_and_abort_checks_pass_and_leave_nothing(lab, playbook):
     writes = [(w["verb"], w["name"]) for w in lab.writes(mark) if w["resource"] == "virtualservices.networking.istio.io"]
     assert writes == [("patch", "httpbin-fault"), ("delete", "httpbin-fault")] * 2
 
+    record, page = the_report(playbook)
+    assert (record["kind"], record["name"], record["outcome"]) == ("fault_check", "httpbin/httpbin", "passed")
+    delay, abort = record["steps"]  # every check, in order
+    assert (delay["label"], abort["label"]) == ("httpbin/httpbin delay 3s", "httpbin/httpbin abort 500 100%")
+    assert delay["requests"] == 20 and 3.0 <= delay["latency"]["p50"] <= 3.5 and delay["error_rate"] == 0.0
+    assert abort["requests"] == 50 and abort["error_rate"] == 1.0 and abort["details"]["status_codes"] == {"500": 50}
+    assert [v["name"] for v in delay["verdicts"]] == ["latency"] and [v["name"] for v in abort["verdicts"]] == ["status_rate"]
+    for step in (delay, abort):
+        assert step["passed"] is True and [(g["name"], g["passed"]) for g in step["gates"]] == [("baseline back", True)]
+        assert step["details"]["baseline"]["requests"] == 20
+    assert '<g id="latency-p50">' in page and '<g id="error-rate">' in page
+    assert "httpbin/httpbin abort 500 100%" in result.stdout and "report: " in result.stdout  # the summary, printed
+
+
+def the_report(playbook):
+    """The one report of the run (JSON record, HTML page) in the default directory, beside the playbook."""
+    records = sorted((pathlib.Path(playbook.workdir) / "reports").glob("fault_check-*.json"))
+    assert len(records) == 1, records
+    return (json.loads(records[0].read_text(encoding="utf-8")),
+            records[0].with_suffix(".html").read_text(encoding="utf-8"))
+
 
 def test_a_check_that_fails_removes_its_fault_before_failing(lab, playbook):
     impossible = dict(DELAY, tolerance=0.0001)  # the simulated hops add milliseconds to the 3 s
@@ -90,6 +112,9 @@ def test_a_check_that_fails_removes_its_fault_before_failing(lab, playbook):
     assert faults(lab) == []
     assert "Remove the fault" in result.stdout and "Probe again - the baseline must be back" in result.stdout
     assert result.stdout.count("Inject the fault, with its expiry") == 1  # the second check never started
+    record, _ = the_report(playbook)  # written all the same, with the check that ran
+    assert record["outcome"] == "failed" and [s["passed"] for s in record["steps"]] == [False]
+    assert "expected at most 3.0001s" in record["steps"][0]["details"]["failure"]
 
 
 def test_a_fault_no_waypoint_would_apply_stops_the_role_before_any_change(lab, playbook):
