@@ -174,3 +174,19 @@ def test_the_html_escapes_what_it_is_given_and_says_why_there_is_no_chart():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a &lt; b &amp; c" in page
     assert "No chart: the chart needs matplotlib on the controller" in page
     assert 'class="failed"' in page
+
+
+def test_a_records_steps_can_be_given_again_and_unknown_keys_are_refused():
+    """A play may summarise a written record again (its steps, every key present, nulls included), as the action
+    validates its arguments: with ansible-core's ArgumentSpecValidator over the one spec."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from ansible_collections.ambient.mesh.plugins.module_utils._report_args import report_argument_spec
+
+    record = json.loads(record_json(build_record(args(), WHEN)))
+    given = {"directory": "/tmp/r", "kind": "canary", "name": record["name"], "outcome": "promoted",
+             "steps": record["steps"]}
+    result = ArgumentSpecValidator(report_argument_spec()).validate(given)
+    assert result.error_messages == [] and result.validated_parameters["steps"] == record["steps"]
+    typo = dict(given, steps=[{"step": 1, "pased": True}])
+    assert any("pased" in m for m in ArgumentSpecValidator(report_argument_spec()).validate(typo).error_messages)
