@@ -1,13 +1,20 @@
 """The canary role through ansible-playbook on the lab's helloworld (v1 -> v2) and curl client (Istio's samples),
 with a waypoint bound to hello and the simulated data plane answering the probes."""
 
+import copy
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import yaml
 
 from builders import ambient_namespace
-from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, run_role, seed_istio
+from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, ansible_env, run_role, seed_istio
 
 pytestmark = pytest.mark.integration
 ROLE = "ambient.mesh.canary"
@@ -32,10 +39,10 @@ def ready_pods(cluster, namespace, selector, count=1, timeout=30):
         time.sleep(0.1)
 
 
-@pytest.fixture
-def lab(cluster, playbook):
+def deploy_lab(cluster, playbook, v2_error_rate=None):
     """helloworld v1 and v2 (namespace hello, a waypoint bound) and the curl client (namespace test), from Istio's
-    samples as playbooks/lab.yml deploys them."""
+    samples as playbooks/lab.yml deploys them; v2_error_rate sets the simulated app's test-only error-rate
+    annotation on helloworld-v2's pod template (tests/apiserver/dataplane/apps.py)."""
     cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
     seed_istio(cluster)
     if getattr(cluster.api, "dataplane", None) is None:
@@ -44,6 +51,9 @@ def lab(cluster, playbook):
     for ns in ("hello", "test"):
         cluster.put(ambient_namespace(ns))
     for obj in samples("helloworld", "hello") + samples("curl", "test"):
+        if v2_error_rate is not None and obj["kind"] == "Deployment" and obj["metadata"]["name"] == "helloworld-v2":
+            obj = copy.deepcopy(obj)
+            obj["spec"]["template"]["metadata"].setdefault("annotations", {})["dataplane.test/error-rate"] = v2_error_rate
         cluster.put(obj)
     playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "hello", "enroll_namespace": True}],
                                            "wait_timeout": 30})
@@ -51,6 +61,11 @@ def lab(cluster, playbook):
         ready_pods(cluster, "hello", {"app": "helloworld", "version": version})
     ready_pods(cluster, "test", {"app": "curl"})
     return cluster
+
+
+@pytest.fixture
+def lab(cluster, playbook):
+    return deploy_lab(cluster, playbook)
 
 
 def variables(playbook, **extra):
@@ -69,7 +84,117 @@ def weights(cluster, name="helloworld"):
     return {ref["name"]: ref.get("weight", 1) for rule in route["spec"]["rules"] for ref in rule["backendRefs"]}
 
 
-def test_a_canary_reaches_100_with_every_step_measured_within_bounds(lab, playbook):
+def route_writes(cluster, mark):
+    return [w for w in cluster.writes(mark) if w["resource"] == "httproutes.gateway.networking.k8s.io"]
+
+
+def reports(playbook, suffix):
+    return sorted((playbook.workdir / "reports").glob(f"canary-hello_helloworld-*.{suffix}"))
+
+
+def last_report(playbook):
+    return json.loads(reports(playbook, "json")[-1].read_text(encoding="utf-8"))
+
+
+def test_a_canary_reaches_100_with_every_step_measured_within_bounds_and_a_rerun_changes_nothing(lab, playbook):
+    mark = lab.mark()
+    planned = canary(playbook, check=True)
+    assert lab.writes(mark) == [] and not (playbook.workdir / "reports").exists()
+    assert "step 1 of 4 would set the weights v1 - -> 95, v2 - -> 5" in planned.stdout, planned.stdout[-3000:]
+    assert "step 4 of 4 would set the weights v1 50 -> 0, v2 50 -> 100" in planned.stdout
+
+    mark = lab.mark()
     result = canary(playbook)
-    print(result.stdout[-6000:])
     assert weights(lab) == {"helloworld-v1": 0, "helloworld-v2": 100}
+    # one route write per step (the per-version Services come with the first)
+    assert len(route_writes(lab, mark)) == 4, route_writes(lab, mark)
+    record = last_report(playbook)
+    assert record["outcome"] == "promoted"
+    assert [(s["step"], s["label"], s["asked"]) for s in record["steps"]] == [
+        (1, "5%", {"v1": 95, "v2": 5}), (2, "25%", {"v1": 75, "v2": 25}), (3, "50%", {"v1": 50, "v2": 50}),
+        (4, "100%", {"v1": 0, "v2": 100})]
+    for step in record["steps"]:
+        assert step["passed"] and step["requests"] == 200 and step["error_rate"] == 0.0
+        assert {g["name"]: g["passed"] for g in step["gates"]} == {"shares": True, "latency": True, "error_rate": True}
+        asked = step["asked"]["v2"] / 100
+        assert abs(step["measured"].get("v2", 0.0) - asked) <= 0.1, step["measured"]
+        assert sum(step["counts"].values()) == 200 and step["latency"]["p95"] <= 1.0
+    html = reports(playbook, "html")[-1].read_text(encoding="utf-8")
+    assert "<svg" in html and "</svg>" in html
+    assert "report: " + str(reports(playbook, "html")[-1]) in result.stdout
+
+    mark = lab.mark()
+    again = canary(playbook)
+    assert again.changed == 0 and lab.writes(mark) == [], again.stdout[-3000:]
+    assert "the canary is already promoted, nothing to do" in again.stdout
+    assert len(reports(playbook, "json")) == 1  # nothing measured, nothing reported
+    checked = canary(playbook, check=True)
+    assert checked.changed == 0 and lab.writes(mark) == []
+
+
+def test_a_canary_whose_v2_answers_errors_is_rolled_back_at_the_first_step(cluster, playbook):
+    lab = deploy_lab(cluster, playbook, v2_error_rate="0.5")
+    mark = lab.mark()
+    result = canary(playbook, fails=["failed at step 1 of 4 (5% to v2)", "gate error_rate - error rate: expected at most 1%",
+                                     "Rolled back: all traffic to v1, measured {'v1': 1.0} ({'v1': 200} of 200"])
+    assert weights(lab) == {"helloworld-v1": 100, "helloworld-v2": 0}
+    assert len(route_writes(lab, mark)) == 2  # step 1, then the rollback
+    assert "step 2 (25% to v2): measured" not in result.stdout
+    record = last_report(playbook)
+    assert record["outcome"] == "rolled_back"
+    first, rollback = record["steps"]
+    assert first["label"] == "5%" and not first["passed"] and first["error_rate"] > 0.01
+    assert "error_rate" in [g["name"] for g in first["gates"] if not g["passed"]]
+    assert first["details"]["status_codes"]["500"] > 0
+    assert rollback["label"] == "rollback" and rollback["passed"] and rollback["measured"] == {"v1": 1.0}
+    assert rollback["counts"] == {"v1": 200} and rollback["error_rate"] == 0.0
+
+
+def interrupted(playbook, cluster, canary_percent, **extra):
+    """The role as ansible-playbook runs it, sent SIGINT (Ctrl-C) as soon as the route gives the canary
+    `canary_percent` (that step's write is done, its probe runs); returns (exit code, output)."""
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": playbook.kubeconfig}},
+             "roles": [{"role": ROLE, "vars": variables(playbook, **extra)}]}]
+    book = pathlib.Path(playbook.workdir) / "interrupted.yml"
+    book.write_text(yaml.safe_dump(play), encoding="utf-8")
+    binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.Popen([str(binary), "-i", "localhost,", "-c", "local", str(book)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ansible_env(), start_new_session=True)
+    deadline = time.monotonic() + 300
+    while cluster.get(*HTTPROUTE, "helloworld", "hello") is None or weights(cluster).get("helloworld-v2") != canary_percent:
+        assert proc.poll() is None and time.monotonic() < deadline, "the play ended before the step's write"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole foreground process group
+    output, _ = proc.communicate(timeout=60)
+    return proc.returncode, output
+
+
+def test_an_interrupted_canary_resumes_from_the_routes_weights(lab, playbook):
+    code, output = interrupted(playbook, lab, 25)
+    assert code != 0 and "step 3 (50% to v2): measured" not in output, output[-3000:]
+    assert weights(lab) == {"helloworld-v1": 75, "helloworld-v2": 25}
+
+    mark = lab.mark()
+    result = canary(playbook)
+    assert "the route helloworld sends 25.0% to v2" in result.stdout and "resuming at [25, 50, 100]" in result.stdout
+    assert "step 1 (5% to v2): measured" not in result.stdout
+    assert len(route_writes(lab, mark)) == 2  # 50 and 100; 25 is in place already and measured again
+    assert weights(lab) == {"helloworld-v1": 0, "helloworld-v2": 100}
+    record = last_report(playbook)
+    assert record["outcome"] == "promoted"
+    assert [(s["step"], s["label"], s["passed"]) for s in record["steps"]] == [(2, "25%", True), (3, "50%", True),
+                                                                             (4, "100%", True)]
+
+
+def test_rollback_after_an_interrupted_canary(lab, playbook):
+    code, output = interrupted(playbook, lab, 25)
+    assert code != 0, output[-3000:]
+    mark = lab.mark()
+    result = canary(playbook, canary_action="rollback")
+    assert "rolling back to v1" in result.stdout and "% to v2): measured" not in result.stdout
+    assert weights(lab) == {"helloworld-v1": 100, "helloworld-v2": 0}
+    assert len(route_writes(lab, mark)) == 1
+    record = last_report(playbook)
+    assert record["outcome"] == "rolled_back"
+    assert [(s["label"], s["measured"], s["passed"]) for s in record["steps"]] == [("rollback", {"v1": 1.0}, True)]
