@@ -149,6 +149,13 @@ def fault_drill_lab(ctx):
     time.sleep(2.1)
 
 
+def canary_lab(ctx):
+    """The lab's apps with a waypoint bound to hello: where a canary moves helloworld from v1 to v2."""
+    lab_apps(ctx)
+    ctx.playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "hello", "enroll_namespace": True}],
+                                               "wait_timeout": 30})
+
+
 SPLIT = {"service": "helloworld", "namespace": "hello", "versions": [{"name": "v1", "weight": 95},
                                                                      {"name": "v2", "weight": 5}]}
 
@@ -205,6 +212,14 @@ MODULE_SCENARIOS = {
 }
 
 ROLE_SCENARIOS = {
+    "canary": Scenario(
+        setup=canary_lab,
+        present=lambda ctx: {"canary_service": "helloworld", "canary_namespace": "hello", "canary_steps": [50, 100],
+                             "canary_probe": {"url": "http://helloworld.hello.svc.cluster.local:5000/hello",
+                                              "requests": 50},
+                             "canary_report_dir": str(ctx.tmp_path / "reports"), "canary_wait_timeout": 30,
+                             "canary_kubernetes_auth": {"kubeconfig": ctx.kubeconfig}},
+        foreign=(SVC + ("hello", "helloworld"),)),
     "fault_check": Scenario(
         setup=fault_drill_lab,
         present=lambda ctx: {"fault_check_checks": [{
