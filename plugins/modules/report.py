@@ -89,7 +89,9 @@ options:
         type: dict
         default: {}
       measured:
-        description: The measured share of each backend, a fraction (0-1), as M(ambient.mesh.traffic_probe) returns RV(ambient.mesh.traffic_probe#module:shares).
+        description:
+          - The measured share of each backend, a fraction (0-1), as M(ambient.mesh.traffic_probe) returns
+            RV(ambient.mesh.traffic_probe#module:shares).
         type: dict
         default: {}
       counts:
@@ -107,53 +109,20 @@ options:
         type: dict
         default: {}
       gates:
-        description: The run's own judgements of the step (the canary role's gates), each as a verdict.
+        description:
+          - The run's own judgements of the step (the canary role's gates), each a verdict - C(name) (required),
+            C(passed) (a boolean, required), C(expected) and C(measured) (any value) and C(message) (text). Other keys
+            are refused.
         type: list
         elements: dict
         default: []
-        suboptions:
-          name:
-            description: What was judged, e.g. V(error_rate).
-            type: str
-            required: true
-          passed:
-            description: Whether it passed.
-            type: bool
-            required: true
-          expected:
-            description: What was expected (any value).
-            type: raw
-          measured:
-            description: What was measured (any value).
-            type: raw
-          message:
-            description: The sentence to show.
-            type: str
-            default: ""
       verdicts:
-        description: M(ambient.mesh.traffic_probe)'s RV(ambient.mesh.traffic_probe#module:verdicts) for the step.
+        description:
+          - M(ambient.mesh.traffic_probe)'s RV(ambient.mesh.traffic_probe#module:verdicts) for the step, in the same
+            shape as O(steps[].gates).
         type: list
         elements: dict
         default: []
-        suboptions:
-          name:
-            description: What was judged, e.g. V(error_rate).
-            type: str
-            required: true
-          passed:
-            description: Whether it passed.
-            type: bool
-            required: true
-          expected:
-            description: What was expected (any value).
-            type: raw
-          measured:
-            description: What was measured (any value).
-            type: raw
-          message:
-            description: The sentence to show.
-            type: str
-            default: ""
       passed:
         description: Whether the step passed.
         type: bool

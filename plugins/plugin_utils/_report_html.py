@@ -100,8 +100,8 @@ def render_html(record, chart_svg, chart_note):
         parts.append('<p class="note">No chart: %s.</p>' % escape(chart_note or "nothing to chart"))
     parts += ["<h2>Steps</h2>", _steps_table(record["steps"]) if record["steps"] else "<p>No steps were run.</p>"]
     for step in record["steps"]:
-        parts.append("<h3>Step %s%s</h3>" % (escape(str(step["step"])),
-                                              (": " + escape(step["label"])) if step.get("label") else ""))
+        label = (": " + escape(step["label"])) if step.get("label") else ""
+        parts.append("<h3>Step %s%s</h3>" % (escape(str(step["step"])), label))
         parts.append(_judgements(step))
         if step.get("details"):
             parts.append("<details><summary>details</summary><pre>%s</pre></details>" % _json(step["details"]))

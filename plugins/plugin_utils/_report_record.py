@@ -15,7 +15,9 @@ import json
 import math
 import re
 
-from ansible_collections.ambient.mesh.plugins.module_utils._report_args import STEP_SPEC
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.ambient.mesh.plugins.module_utils._report_args import STEP_SPEC, VERDICT_KEYS
 
 # Bumped when a key of the record changes meaning or goes away (adding a key does not bump it).
 SCHEMA_VERSION = 1
@@ -39,6 +41,37 @@ def parse_rfc3339(text):
     return parsed if parsed.tzinfo is not None else None
 
 
+def _verdict_problems(item):
+    problems = []
+    unknown = sorted(set(item) - set(VERDICT_KEYS))
+    if unknown:
+        problems.append("unknown key(s) %s; a verdict has %s" % (", ".join(unknown), ", ".join(VERDICT_KEYS)))
+    if not isinstance(item.get("name"), str) or not item["name"].strip():
+        problems.append("name must be a non-empty text; got %r" % (item.get("name"),))
+    try:
+        boolean(item.get("passed"), strict=True)
+    except TypeError:
+        problems.append("passed must be a boolean; got %r" % (item.get("passed"),))
+    if item.get("message") is not None and not isinstance(item["message"], str):
+        problems.append("message must be a text; got %r" % (item["message"],))
+    return problems
+
+
+def _verdict(item):
+    """A verdict with every key, passed as a boolean."""
+    out = dict((key, item.get(key)) for key in VERDICT_KEYS)
+    out.update(passed=boolean(item["passed"], strict=True), message=item.get("message") or "")
+    return out
+
+
+def _step(step):
+    """A step with every key of the spec, its gates and verdicts complete."""
+    out = dict((key, step.get(key)) for key in STEP_SPEC)
+    for kind in ("gates", "verdicts"):
+        out[kind] = [_verdict(item) for item in step.get(kind) or []]
+    return out
+
+
 def check_arguments(args):
     """What is wrong with validated arguments beyond their types, one sentence each (empty when nothing)."""
     problems = []
@@ -58,6 +91,9 @@ def check_arguments(args):
                 if not _is_number(value) or value < low or (high is not None and value > high) or (
                         key == "counts" and not isinstance(value, int)):
                     problems.append("%s: %s.%s must be %s; got %r" % (where, key, backend, meaning, value))
+        for kind in ("gates", "verdicts"):
+            for number, item in enumerate(step.get(kind) or []):
+                problems.extend("%s: %s[%d]: %s" % (where, kind, number, p) for p in _verdict_problems(item))
         if step.get("error_rate") is not None and not 0 <= step["error_rate"] <= 1:
             problems.append("%s: error_rate must be a fraction 0-1; got %r" % (where, step["error_rate"]))
         if step.get("requests") is not None and step["requests"] < 0:
@@ -76,7 +112,7 @@ def build_record(args, written_at):
         "started_at": args.get("started_at"),
         "finished_at": args.get("finished_at"),
         "written_at": written_at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "steps": [dict((key, step.get(key)) for key in STEP_SPEC) for step in args["steps"]],
+        "steps": [_step(step) for step in args["steps"]],
         "details": dict(args.get("details") or {}),
     }
 
@@ -136,8 +172,8 @@ def summary_lines(record):
                      measured_text(step.get("measured")), "-" if step.get("requests") is None else str(step["requests"]),
                      percent(step.get("error_rate")), seconds(latency.get("p95")), verdict_text(step)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS) - 1)]
-    lines = ["%s %s: %s (%d step%s)" % (record["kind"], record["name"], record["outcome"], len(record["steps"]),
-                                         "" if len(record["steps"]) == 1 else "s")]
+    count = len(record["steps"])
+    lines = ["%s %s: %s (%d step%s)" % (record["kind"], record["name"], record["outcome"], count, "" if count == 1 else "s")]
     for row in rows:
         lines.append("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
     return lines

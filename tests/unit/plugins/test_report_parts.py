@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._report_args import STEP_SPEC, VERDICT_SPEC
+from ansible_collections.ambient.mesh.plugins.module_utils._report_args import STEP_SPEC, VERDICT_KEYS
 from ansible_collections.ambient.mesh.plugins.plugin_utils import _report_chart
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_files import ReportWriteError, write_report
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_html import render_html
@@ -32,7 +32,7 @@ def step(number, **values):
 
 
 def verdict(name, passed, **values):
-    out = {k: spec.get("default") for k, spec in VERDICT_SPEC.items()}
+    out = dict(dict.fromkeys(VERDICT_KEYS), message="")
     out.update(name=name, passed=passed, **values)
     return out
 
@@ -67,6 +67,9 @@ def args(**overrides):
     ({"steps": [step(1, latency={"p95": -1})]}, "latency.p95 must be seconds"),
     ({"steps": [step(1, error_rate=1.5)]}, "error_rate must be a fraction 0-1"),
     ({"steps": [step(1, requests=-1)]}, "requests must not be negative"),
+    ({"steps": [step(1, gates=[{"name": "p95", "passed": "maybe"}])]}, "steps[0] (step 1): gates[0]: passed must be a boolean"),
+    ({"steps": [step(1, verdicts=[{"passed": True}])]}, "verdicts[0]: name must be a non-empty text"),
+    ({"steps": [step(1, gates=[{"name": "p95", "passed": True, "mesage": "x"}])]}, "gates[0]: unknown key(s) mesage"),
 ])
 def test_bad_values_are_named(overrides, problem):
     assert any(problem in p for p in check_arguments(args(**overrides))), check_arguments(args(**overrides))
@@ -99,6 +102,13 @@ def test_summary_is_a_table_one_line_per_step():
         "2     25%    v1 75%, v2 25%  v1 74.0%, v2 26.0%  200       2.0%    0.019s  FAILED (error_rate)",
         "3     50%    v1 50%, v2 50%  -                   -         -       -       -",
     ]
+
+
+def test_verdicts_are_completed_in_the_record():
+    given = args(steps=[step(1, gates=[{"name": "p95", "passed": "yes"}])])
+    assert check_arguments(given) == []
+    assert build_record(given, WHEN)["steps"][0]["gates"] == [
+        {"name": "p95", "passed": True, "expected": None, "measured": None, "message": ""}]
 
 
 def test_the_record_holds_every_step_with_every_key():
