@@ -76,7 +76,8 @@ def test_counts_per_version_status_codes_and_one_exec(lab, playbook):
 
 
 def test_the_trap_without_a_waypoint_fails_the_share_verdict_with_the_waypoint_hint(lab, playbook):
-    for doc in yaml.safe_load_all((ROOT / "playbooks" / "files" / "lab" / "trap.yaml").read_text(encoding="utf-8")):
+    trap = yaml.safe_load((ROOT / "playbooks" / "files" / "lab" / "trap.yaml").read_text(encoding="utf-8"))
+    for doc in trap["items"]:  # one v1 List
         doc["metadata"]["namespace"] = "hello"
         lab.put(doc)
     result = playbook.run(MODULE, dict(CLIENT, url=HELLO, requests=200, backend_pattern=PATTERN,
