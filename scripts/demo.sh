@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then roll the whole lab out (playbooks/site.yml: platform.yml =
-# Gateway API CRDs, Istio ambient, the lab namespaces enrolled, waypoints, the mesh report; lab.yml =
-# the lab's apps; lab_checks.yml = the helloworld 95/5 split measured by the probe, the httpbin fault drill).
+# The main job: set everything up, then roll the whole lab out with playbooks/rollout.yml on the variables
+# file playbooks/vars/lab.yml: the platform (Gateway API CRDs, Istio ambient, the lab namespaces enrolled,
+# waypoints), the lab's apps, the helloworld canary v1 -> v2 through 5/25/50/100 % (each step measured by
+# the probe), the httpbin fault check (3 s delay, HTTP 500 abort), the mesh report; it ends with the canary's
+# summary table and the path of its report. Then it runs the job again: the second run must change nothing.
 # Without KUBECONFIG (or with AMBIENT_MESH_EMBEDDED=1) it runs against the embedded test cluster:
 # an in-memory, simulated Kubernetes API server on 127.0.0.1 with a simulated istiod, driven by the
 # fake istioctl of tests/ -- not a real cluster. With a real cluster, istioctl must be on PATH.
+# Extra arguments go to ansible-playbook (e.g. --check, -e rollout_lab_apps=false).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -35,8 +38,18 @@ else
   extra+=(-e "install_istioctl_path=$PWD/tests/$istioctl")
 fi
 
-.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/site.yml "${extra[@]}" "$@"
+# the reports (JSON + HTML) of the canary and the fault check, kept out of the work tree
+extra+=(-e "rollout_report_dir=$PWD/.cache/demo/reports")
+book=(.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/rollout.yml "${extra[@]}" "$@")
+
+"${book[@]}"
+for arg in "$@"; do
+  case $arg in --check|-C) echo "== check mode: nothing was written (no second run)"; exit 0;; esac
+done
 echo "== again: a second run must change nothing"
-.venv/bin/ansible-playbook -i playbooks/inventory/local.yml playbooks/site.yml "${extra[@]}" "$@" \
-  | tee .cache/demo/second-run.log | tail -3
-grep -q "changed=0" .cache/demo/second-run.log
+"${book[@]}" > .cache/demo/second-run.log || { tail -40 .cache/demo/second-run.log; exit 1; }
+# the recap, then the last task's summary: the canary's table and its report
+grep -A1 "^PLAY RECAP" .cache/demo/second-run.log | tail -1
+grep -Eq "^local-cluster +: .*changed=0 " .cache/demo/second-run.log || {
+  echo "!! the second run changed something:"; grep -B2 "^changed:" .cache/demo/second-run.log; exit 1; }
+sed -n '/^TASK \[Summary\]/,/^PLAY RECAP/p' .cache/demo/second-run.log | sed '$d'

@@ -1,8 +1,12 @@
-"""The runnable entry points in playbooks/, against the test API server."""
+"""The runnable entry points in playbooks/, against the test API server: platform.yml, gateway_api.yml, and
+rollout.yml (the main job) end to end, its second run, and its check mode on a fresh and a rolled-out cluster."""
+
+import json
 
 import pytest
 
-from conftest import GATEWAY_V151, ROOT, run_playbook
+from apiserver import TestCluster
+from conftest import GATEWAY_V151, ROOT, SEED, FakeIstioctl, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -26,3 +30,133 @@ def test_gateway_api_playbook(cluster, kubeconfig):
     result = run_playbook(ROOT / "playbooks" / "gateway_api.yml", *extra)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "Gateway API: none -> v1.5.1 (standard), 8 CRDs, 10 changed" in result.stdout
+
+
+# ---- rollout.yml, the main job -------------------------------------------------------------------
+ROLLOUT = ROOT / "playbooks" / "rollout.yml"
+# istioctl subcommands that change a cluster, which check mode must never run
+ISTIOCTL_WRITES = {"install", "uninstall", "tag set", "tag remove", "waypoint apply", "waypoint delete"}
+
+
+def rollout_args(kubeconfig, istioctl, reports):
+    return ["-i", str(ROOT / "playbooks" / "inventory" / "local.yml"), "-e", f"kubeconfig={kubeconfig}",
+            "-e", f"install_istioctl_path={istioctl.path}", "-e", f"install_gateway_api_src={GATEWAY_V151}",
+            "-e", f"rollout_report_dir={reports}"]
+
+
+def recap(stdout):
+    """The PLAY RECAP counts of the inventory's one cluster."""
+    line = next(x for x in stdout.splitlines() if x.startswith("local-cluster") and "ok=" in x)
+    return {k: int(v) for k, v in (part.split("=") for part in line.split()[2:])}
+
+
+def last_task_output(stdout):
+    """What the playbook's last task printed (its debug msg lines)."""
+    tail = stdout[stdout.rindex("TASK [Summary]"):stdout.index("PLAY RECAP")]
+    return json.loads(tail[tail.index("{"):tail.rindex("}") + 1])["msg"]
+
+
+def route_weights(cluster, namespace, name):
+    route = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", name, namespace)
+    return {b["name"]: b.get("weight", 1) for rule in route["spec"]["rules"] for b in rule["backendRefs"]}
+
+
+class RolledOut:
+    """A test cluster, module-wide, that rollout.yml has rolled out once (the first run and its output)."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.cluster = TestCluster(seed=SEED).__enter__()
+        self.kubeconfig = self.cluster.write_kubeconfig(workdir / "kubeconfig")
+        self.istioctl = FakeIstioctl(workdir)
+        self.reports = workdir / "reports"
+        self.args = rollout_args(self.kubeconfig, self.istioctl, self.reports)
+        self.first = run_playbook(ROLLOUT, *self.args)
+
+
+@pytest.fixture(scope="module")
+def rolled_out(tmp_path_factory):
+    lab = RolledOut(tmp_path_factory.mktemp("rollout"))
+    yield lab
+    lab.cluster.__exit__(None, None, None)
+
+
+def test_rollout_check_mode_on_a_fresh_cluster_writes_nothing_and_says_what_it_would_do(cluster, kubeconfig,
+                                                                                         istioctl, tmp_path):
+    mark, calls = cluster.mark(), istioctl.mark()
+    result = run_playbook(ROLLOUT, *rollout_args(kubeconfig, istioctl, tmp_path / "reports"), "--check")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert cluster.writes(mark) == []
+    assert not ISTIOCTL_WRITES & set(istioctl.subcommands(calls))
+    assert not (tmp_path / "reports").exists()
+    # the install is dry-run (the CRDs and Istio would change); what needs it first is said, not dry-run
+    assert recap(result.stdout)["changed"] == 2 and recap(result.stdout)["failed"] == 0
+    said = last_task_output(result.stdout)
+    assert said[0].startswith("check mode: nothing was written")
+    assert "enroll: would enroll hello, httpbin, test in ambient mode" in said[1]
+    assert "waypoint: would deploy and bind a waypoint in hello, httpbin" in said[2]
+    assert "lab apps: would deploy" in said[3]
+    assert "canary: would move hello/helloworld from v1 to v2 through 5, 25, 50, 100 % to v2" in said[4]
+    assert "fault check: would inject, probe and remove 2 fault(s) on httpbin/httpbin" in said[5]
+    assert {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}.isdisjoint({"hello", "httpbin", "test"})
+
+
+def test_rollout_rolls_the_whole_lab_out(rolled_out):
+    first, cluster = rolled_out.first, rolled_out.cluster
+    assert first.returncode == 0, first.stdout[-5000:]
+    assert recap(first.stdout)["failed"] == 0
+    # platform: Istio healthy, the namespaces enrolled, the waypoints programmed, no finding
+    assert "Istio 1.30.3 (ambient), healthy: True" in first.stdout
+    assert "Findings (0): []" in first.stdout
+    for ns in ("hello", "httpbin"):
+        labels = cluster.get("v1", "Namespace", ns)["metadata"]["labels"]
+        assert labels["istio.io/dataplane-mode"] == "ambient" and labels["istio.io/use-waypoint"] == "waypoint"
+    # the canary: promoted, all traffic on v2 through the route, every step measured
+    assert route_weights(cluster, "hello", "helloworld") == {"helloworld-v1": 0, "helloworld-v2": 100}
+    [record_path] = sorted(rolled_out.reports.glob("canary-hello_helloworld-*.json"))
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    assert record["outcome"] == "promoted"
+    assert [s["asked"]["v2"] for s in record["steps"]] == [5, 25, 50, 100]
+    assert [s["requests"] for s in record["steps"]] == [200] * 4 and all(s["passed"] for s in record["steps"])
+    # the fault check ran and left no fault behind
+    assert list(rolled_out.reports.glob("fault_check-*.json"))
+    assert cluster.list("networking.istio.io/v1", "VirtualService", "httpbin") == []
+    # the last task: the summary table and the report's path
+    said = last_task_output(first.stdout)
+    assert said[0] == "canary hello/helloworld (v1 -> v2): promoted this run"
+    assert said[-2] == "report: " + str(record_path.with_suffix(".html"))
+    assert said[-1] == "record: " + str(record_path)
+    assert any("25%" in line for line in said[1:-2]), said
+
+
+def test_rollout_second_run_changes_nothing(rolled_out):
+    assert rolled_out.first.returncode == 0, rolled_out.first.stdout[-3000:]
+    mark = rolled_out.cluster.mark()
+    second = run_playbook(ROLLOUT, *rolled_out.args)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert recap(second.stdout)["changed"] == 0, [line for line in second.stdout.splitlines() if "changed:" in line]
+    # the canary measured nothing new: the summary is the first run's report
+    said = last_task_output(second.stdout)
+    assert said[0] == "canary hello/helloworld (v1 -> v2): promoted, nothing measured this run"
+    assert said[-1].startswith("record: " + str(rolled_out.reports / "canary-hello_helloworld-"))
+    assert len(list(rolled_out.reports.glob("canary-*.json"))) == 1
+    # the canary's route, the waypoints and the CRDs are not written again (lab.yml's kubernetes.core.k8s tasks
+    # patch the apps with what they hold, and the fault drill creates and removes its fault)
+    written = {w["resource"] for w in rolled_out.cluster.writes(mark)}
+    assert not written & {"httproutes.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io",
+                          "customresourcedefinitions.apiextensions.k8s.io"}, written
+
+
+def test_rollout_check_mode_on_the_rolled_out_cluster_writes_nothing(rolled_out):
+    assert rolled_out.first.returncode == 0, rolled_out.first.stdout[-3000:]
+    mark, calls = rolled_out.cluster.mark(), rolled_out.istioctl.mark()
+    reports_before = sorted(rolled_out.reports.iterdir())
+    result = run_playbook(ROLLOUT, *rolled_out.args, "--check")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert rolled_out.cluster.writes(mark) == []
+    assert not ISTIOCTL_WRITES & set(rolled_out.istioctl.subcommands(calls))
+    assert sorted(rolled_out.reports.iterdir()) == reports_before
+    assert recap(result.stdout)["changed"] == 0
+    # every phase was dry-run: nothing is listed as not dry-run
+    said = last_task_output(result.stdout)
+    assert not said[0].startswith("check mode:"), said
