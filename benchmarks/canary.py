@@ -34,7 +34,7 @@ GATEWAY_API = ROOT / "tests" / "data" / "crds" / "gateway-api-v1.5.1-standard.ya
 INVENTORY = ROOT / "playbooks" / "inventory" / "local.yml"
 GOAL_S = 30
 # the canary role's task names that bound the measured span (roles/canary/tasks/step.yml and main.yml)
-FIRST_STEP_TASK = "write the weights"
+FIRST_STEP_TASK = "write the weights and wait"
 AFTER_PROMOTION_TASK = "Set the outcome"
 
 
