@@ -83,12 +83,16 @@ def rolled_out(tmp_path_factory):
 
 def test_rollout_check_mode_on_a_fresh_cluster_writes_nothing_and_says_what_it_would_do(cluster, kubeconfig,
                                                                                          istioctl, tmp_path):
+    # a report of an earlier canary on another cluster, in the same directory
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "canary-hello_helloworld-20261101T100000Z.json").write_text("{}", encoding="utf-8")
     mark, calls = cluster.mark(), istioctl.mark()
-    result = run_playbook(ROLLOUT, *rollout_args(kubeconfig, istioctl, tmp_path / "reports"), "--check")
+    result = run_playbook(ROLLOUT, *rollout_args(kubeconfig, istioctl, reports), "--check")
     assert result.returncode == 0, result.stdout[-3000:]
     assert cluster.writes(mark) == []
     assert not ISTIOCTL_WRITES & set(istioctl.subcommands(calls))
-    assert not (tmp_path / "reports").exists()
+    assert [p.name for p in reports.iterdir()] == ["canary-hello_helloworld-20261101T100000Z.json"]
     # the install is dry-run (the CRDs and Istio would change); what needs it first is said, not dry-run
     assert recap(result.stdout)["changed"] == 2 and recap(result.stdout)["failed"] == 0
     said = last_task_output(result.stdout)
@@ -98,6 +102,8 @@ def test_rollout_check_mode_on_a_fresh_cluster_writes_nothing_and_says_what_it_w
     assert "lab apps: would deploy" in said[3]
     assert "canary: would move hello/helloworld from v1 to v2 through 5, 25, 50, 100 % to v2" in said[4]
     assert "fault check: would inject, probe and remove 2 fault(s) on httpbin/httpbin" in said[5]
+    # the canary did not run: no report is shown as its, not even the one already there
+    assert said[6:] == ["canary hello/helloworld (v1 -> v2): not run", "report: none (the canary did not run)"]
     assert {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}.isdisjoint({"hello", "httpbin", "test"})
 
 
