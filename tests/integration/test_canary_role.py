@@ -198,3 +198,24 @@ def test_rollback_after_an_interrupted_canary(lab, playbook):
     record = last_report(playbook)
     assert record["outcome"] == "rolled_back"
     assert [(s["label"], s["measured"], s["passed"]) for s in record["steps"]] == [("rollback", {"v1": 1.0}, True)]
+
+
+def test_a_failing_check_of_your_own_rolls_back_and_a_collapsed_promotion_keeps_one_backend(lab, playbook):
+    checks = playbook.workdir / "checks.yml"
+    # the user's smoke test: the canary's share measured at this step must stay under 20%
+    checks.write_text(yaml.safe_dump([{"name": "the canary's share stays under 20%", "ansible.builtin.assert": {
+        "that": ["canary_probe_result.shares.get('v2', 0) < 0.2"], "fail_msg": "v2 takes too much"}}]), encoding="utf-8")
+    mark = lab.mark()
+    canary(playbook, canary_checks_file=str(checks), fails=["failed at step 2 of 4 (25% to v2)", "gate checks"])
+    assert weights(lab) == {"helloworld-v1": 100, "helloworld-v2": 0}
+    assert len(route_writes(lab, mark)) == 3  # steps 1 and 2, then the rollback
+    record = last_report(playbook)
+    assert record["outcome"] == "rolled_back"
+    assert [g["name"] for g in record["steps"][1]["gates"] if not g["passed"]] == ["checks"]
+
+    canary(playbook, canary_promote="collapse")
+    route = lab.get(*HTTPROUTE, "helloworld", "hello")
+    assert [ref["name"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]] == ["helloworld-v2"]
+    mark = lab.mark()
+    again = canary(playbook, canary_promote="collapse")
+    assert again.changed == 0 and lab.writes(mark) == []
