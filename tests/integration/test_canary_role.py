@@ -45,9 +45,6 @@ def deploy_lab(cluster, playbook, v2_error_rate=None):
     annotation on helloworld-v2's pod template (tests/apiserver/dataplane/apps.py)."""
     cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
     seed_istio(cluster)
-    if getattr(cluster.api, "dataplane", None) is None:
-        from apiserver.dataplane import DataPlane
-        cluster.api.dataplane = DataPlane(cluster.api, seed=10)
     for ns in ("hello", "test"):
         cluster.put(ambient_namespace(ns))
     for obj in samples("helloworld", "hello") + samples("curl", "test"):

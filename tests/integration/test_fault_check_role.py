@@ -49,9 +49,6 @@ def lab(cluster, playbook):
     deploys them, from Istio's samples; the simulated data plane answers the probe's exec."""
     cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
     seed_istio(cluster)
-    if getattr(cluster.api, "dataplane", None) is None:
-        from apiserver.dataplane import DataPlane
-        cluster.api.dataplane = DataPlane(cluster.api, seed=9)
     for ns in ("httpbin", "test"):
         cluster.put(ambient_namespace(ns))
     for obj in samples("httpbin", "httpbin") + samples("curl", "test"):
