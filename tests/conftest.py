@@ -187,3 +187,26 @@ def seed_istio(cluster, version="1.30.3", ready=True, revision="default", instal
             cluster.set_readiness(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"], None)
         cluster.put(obj)
     return objects
+
+
+def interrupt_role(playbook, role, variables, until, timeout=300):
+    """Runs a role through ansible-playbook and sends it SIGINT (a terminal's Ctrl-C, to the whole process
+    group) as soon as `until()` is true; returns (exit code, output). Fails if the play ends first."""
+    import signal
+    import time
+
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": playbook.kubeconfig}},
+             "roles": [{"role": role, "vars": variables}]}]
+    book = pathlib.Path(playbook.workdir) / "interrupted.yml"
+    book.write_text(yaml.safe_dump(play), encoding="utf-8")
+    binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.Popen([str(binary), "-i", "localhost,", "-c", "local", str(book)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ansible_env(), start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert proc.poll() is None and time.monotonic() < deadline, "the play ended before the moment to interrupt it"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    return proc.returncode, output

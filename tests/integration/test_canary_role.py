@@ -3,18 +3,13 @@ with a waypoint bound to hello and the simulated data plane answering the probes
 
 import copy
 import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
 from builders import ambient_namespace
-from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, ansible_env, run_role, seed_istio
+from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, interrupt_role, run_role, seed_istio
 
 pytestmark = pytest.mark.integration
 ROLE = "ambient.mesh.canary"
@@ -148,23 +143,12 @@ def test_a_canary_whose_v2_answers_errors_is_rolled_back_at_the_first_step(clust
 
 
 def interrupted(playbook, cluster, canary_percent, **extra):
-    """The role as ansible-playbook runs it, sent SIGINT (Ctrl-C) as soon as the route gives the canary
-    `canary_percent` (that step's write is done, its probe runs); returns (exit code, output)."""
-    play = [{"hosts": "localhost", "gather_facts": False,
-             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": playbook.kubeconfig}},
-             "roles": [{"role": ROLE, "vars": variables(playbook, **extra)}]}]
-    book = pathlib.Path(playbook.workdir) / "interrupted.yml"
-    book.write_text(yaml.safe_dump(play), encoding="utf-8")
-    binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.Popen([str(binary), "-i", "localhost,", "-c", "local", str(book)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=ansible_env(), start_new_session=True)
-    deadline = time.monotonic() + 300
-    while cluster.get(*HTTPROUTE, "helloworld", "hello") is None or weights(cluster).get("helloworld-v2") != canary_percent:
-        assert proc.poll() is None and time.monotonic() < deadline, "the play ended before the step's write"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole foreground process group
-    output, _ = proc.communicate(timeout=60)
-    return proc.returncode, output
+    """The role, sent SIGINT (Ctrl-C) as soon as the route gives the canary `canary_percent` (that step's write
+    is done, its probe runs); returns (exit code, output)."""
+    def reached():
+        return cluster.get(*HTTPROUTE, "helloworld", "hello") is not None \
+            and weights(cluster).get("helloworld-v2") == canary_percent
+    return interrupt_role(playbook, ROLE, variables(playbook, **extra), until=reached)
 
 
 def test_an_interrupted_canary_resumes_from_the_routes_weights(lab, playbook):

@@ -3,18 +3,14 @@ simulated data plane: checks that pass, a check that fails, and a play interrupt
 
 import datetime
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
 from builders import ambient_namespace
-from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, ansible_env, run_role, seed_istio
+from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, interrupt_role, run_role, seed_istio
 
 pytestmark = pytest.mark.integration
 ROLE = "ambient.mesh.fault_check"
@@ -134,23 +130,10 @@ def test_bad_variables_are_refused_by_preflight(lab, playbook):
 
 
 def interrupted_run(playbook, cluster, variables):
-    """The role as ansible-playbook runs it, sent SIGINT (Ctrl-C) as soon as the fault VirtualService appears, i.e.
-    while the probe runs; returns (exit code, output)."""
-    play = [{"hosts": "localhost", "gather_facts": False,
-             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": playbook.kubeconfig}},
-             "roles": [{"role": ROLE, "vars": variables}]}]
-    book = pathlib.Path(playbook.workdir) / "interrupted.yml"
-    book.write_text(yaml.safe_dump(play), encoding="utf-8")
-    binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.Popen([str(binary), "-i", "localhost,", "-c", "local", str(book)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=ansible_env(), start_new_session=True)
-    deadline = time.monotonic() + 120
-    while cluster.get(*VS, "httpbin-fault", "httpbin") is None:
-        assert proc.poll() is None and time.monotonic() < deadline, "the play ended before the fault appeared"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole foreground process group
-    output, _ = proc.communicate(timeout=60)
-    return proc.returncode, output
+    """The role, sent SIGINT (Ctrl-C) as soon as the fault VirtualService appears, i.e. while the probe runs;
+    returns (exit code, output)."""
+    return interrupt_role(playbook, ROLE, variables, timeout=120,
+                          until=lambda: cluster.get(*VS, "httpbin-fault", "httpbin") is not None)
 
 
 def test_an_interrupted_run_leaves_an_expiring_fault_that_mesh_info_reports_and_the_next_run_removes(lab, playbook):
