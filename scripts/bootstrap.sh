@@ -2,8 +2,9 @@
 # Sets up everything the collection needs on this machine, idempotently:
 #   .venv            Python 3.11 + ansible-core 2.19 (the main leg; runs the demo and the tests)
 #   .venv-latest     Python 3.13 + the newest ansible-core (the second test leg); only with --all-legs
-#   .cache/collections/ansible_collections/{ambient/mesh -> this repo, kubernetes/core}
-# kubernetes.core comes from the "ansible" package on PyPI (Galaxy may be unreachable).
+#   .cache/collections/ansible_collections/{ambient/mesh -> this repo, kubernetes/core, awx/awx}
+# kubernetes.core (the connection layer) and awx.awx (awx/register.yml registers the job templates in AWX)
+# come from the "ansible" package on PyPI (Galaxy may be unreachable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,17 +45,17 @@ fi
 COLL=.cache/collections/ansible_collections
 mkdir -p "$COLL/ambient"
 ln -sfn "$ROOT" "$COLL/ambient/mesh"
-if [ ! -f "$COLL/kubernetes/core/MANIFEST.json" ]; then
-  echo "== fetching kubernetes.core from ansible==$ANSIBLE_BUNDLE (PyPI)"
+if [ ! -f "$COLL/kubernetes/core/MANIFEST.json" ] || [ ! -f "$COLL/awx/awx/MANIFEST.json" ]; then
+  echo "== fetching kubernetes.core and awx.awx from ansible==$ANSIBLE_BUNDLE (PyPI)"
   tmp=$(mktemp -d)
   .venv/bin/pip download -q --disable-pip-version-check --no-deps "ansible==$ANSIBLE_BUNDLE" -d "$tmp"
   .venv/bin/python - "$tmp"/ansible-*.whl "$COLL" <<'PY'
 import sys, zipfile
 wheel, dest = sys.argv[1], sys.argv[2]
-prefix = "ansible_collections/kubernetes/core/"
+prefixes = ("ansible_collections/kubernetes/core/", "ansible_collections/awx/awx/")
 with zipfile.ZipFile(wheel) as zf:
     for name in zf.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
+        if name.startswith(prefixes) and not name.endswith("/"):
             target = dest + "/" + name[len("ansible_collections/"):]
             import os
             os.makedirs(os.path.dirname(target), exist_ok=True)
