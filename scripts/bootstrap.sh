@@ -64,4 +64,4 @@ with zipfile.ZipFile(wheel) as zf:
 PY
   rm -rf "$tmp"
 fi
-echo "== ready: .venv ($(.venv/bin/ansible --version | head -1)), kubernetes.core $(.venv/bin/python -c "import json;print(json.load(open('$COLL/kubernetes/core/MANIFEST.json'))['collection_info']['version'])")"
+echo "== ready: .venv (ansible-core $(.venv/bin/python -c 'import ansible.release; print(ansible.release.__version__)')), kubernetes.core $(.venv/bin/python -c "import json;print(json.load(open('$COLL/kubernetes/core/MANIFEST.json'))['collection_info']['version'])")"
