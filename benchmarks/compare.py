@@ -24,6 +24,7 @@ RSS, read with os.wait4 by a tiny interpreter wrapper (ansible_python_interprete
 Usage (from the repository root, after scripts/bootstrap.sh; `make bench` runs the full set):
 
   .venv/bin/python benchmarks/compare.py [--sizes 10,100] [--pairs 3] [--workloads enroll,waypoint]
+  .venv/bin/python benchmarks/compare.py --quick      # N=10, one round, no k8s loop
 
 Prints a markdown table (with the machine) and writes it to .cache/bench/compare.md, every run to
 .cache/bench/compare.json.
@@ -440,8 +441,12 @@ def main(argv=None):
     parser.add_argument("--loop-max", type=int, default=500, help="largest N for the k8s loop")
     parser.add_argument("--k8s-apply", choices=["ssa", "patch"], default="ssa",
                         help="kubernetes.core.k8s writes by server-side apply (as the modules do) or its default PATCH")
+    parser.add_argument("--quick", action="store_true",
+                        help="a quick look (about a minute on a quiet 2-core machine): N=10, one round, no k8s loop")
     parser.add_argument("--out", default=str(ROOT / ".cache" / "bench"), help="where compare.md and compare.json go")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.pairs, args.loop_max = "10", 1, 0
     sizes = [int(s) for s in args.sizes.split(",")]
     workloads = [w for w in args.workloads.split(",") if w]
     for w in workloads:
