@@ -1,4 +1,4 @@
-.PHONY: demo test bootstrap
+.PHONY: demo test bootstrap bench
 # Set up (virtualenv, Python packages, kubernetes.core, test API server) and run the main job.
 demo:
 	./scripts/demo.sh
@@ -7,3 +7,7 @@ test:
 	./scripts/test.sh
 bootstrap:
 	./scripts/bootstrap.sh --all-legs
+# The collection's modules vs kubernetes.core.k8s at N = 10..2000 (long: see benchmarks/README.md); table in .cache/bench/.
+bench:
+	./scripts/bootstrap.sh
+	.venv/bin/python benchmarks/compare.py $(BENCH_ARGS)
