@@ -494,7 +494,8 @@ def render(runs, mach, args, elapsed):
         f"Machine: {mach['cpu']}, {mach['cores']} cores, Python {mach['python']}, ansible-core {mach['ansible_core']}, "
         f"kubernetes.core {mach['kubernetes_core']} ({mach['os']}). Benchmark run took {elapsed / 60:.1f} min.",
         f"kubernetes.core.k8s writes by {'server-side apply' if args.k8s_apply == 'ssa' else 'its default GET + PATCH'}; "
-        f"the k8s loop up to N={args.loop_max}. Every side on a fresh test API server; first run, then the no-op re-run.",
+        (f"the k8s loop up to N={args.loop_max}. " if args.loop_max else "no k8s loop. ")
+        + "Every side on a fresh test API server; first run, then the no-op re-run.",
         "Wall: the whole ansible-playbook run. k8s/module: the k8s side's wall time over the module's, same round "
         "(above 1: the module is faster). Module process: the module processes' own wall time (summed over a loop). "
         "Requests and writes: what the server logged (discovery excluded). Peak module MB: the largest module process's peak RSS.",
