@@ -17,6 +17,7 @@ step "unit + integration tests, Python 3.11 / ansible-core 2.19" .venv/bin/pytho
 step "unit + integration tests, Python 3.13 / newest ansible-core" .venv-latest/bin/python -m pytest -q -n auto tests
 step "ansible-test sanity, Python 3.11 / ansible-core 2.19" ./scripts/sanity.sh .venv
 step "ansible-test sanity, Python 3.13 / newest ansible-core" ./scripts/sanity.sh .venv-latest
+step "molecule test: extensions/molecule and the role example, on embedded test clusters" env AMBIENT_MESH_EMBEDDED=1 ./scripts/molecule.sh
 step "ansible-lint --profile production" ./scripts/lint.sh .venv
 step "ruff (tests, scripts, benchmarks)" .venv/bin/ruff check tests scripts benchmarks
 step "ansible-galaxy collection build" ./scripts/build.sh .venv
