@@ -21,6 +21,7 @@ step "molecule test: extensions/molecule and the role example, on embedded test 
 step "ansible-lint --profile production" ./scripts/lint.sh .venv
 step "ruff (tests, scripts, benchmarks)" .venv/bin/ruff check tests scripts benchmarks
 step "ansible-galaxy collection build" ./scripts/build.sh .venv
+step "release checks: changelog lint, collection docs lint, ansible-builder create" ./scripts/release_checks.sh .venv
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then
