@@ -7,8 +7,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
-from ansible_collections.ambient.mesh.plugins.module_utils._dataplane import require_healthy_dataplane
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
@@ -25,7 +23,10 @@ from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
     valid_dns_label,
     valid_label_value,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._restart import restart, wait_rollouts, workloads_in
+from ansible_collections.ambient.mesh.plugins.module_utils._results import shape_results
+
+# The labels this module may write; with results=changed an entry shows only these, before and after.
+MANAGED_LABELS = (DATAPLANE_MODE, USE_WAYPOINT, USE_WAYPOINT_NAMESPACE) + SIDECAR_LABELS
 
 
 def normalize(items):
@@ -139,10 +140,15 @@ def run(api, params, check_mode):
 
     newly_captured = [r for r in results if r["capture_changed"] and captured(r["labels"]["after"] or {})]
     if newly_captured and params["check_dataplane"]:
+        # imported where needed: a run that captures nothing new (a no-op) does not pay for it
+        from ansible_collections.ambient.mesh.plugins.module_utils._dataplane import require_healthy_dataplane
+
         require_healthy_dataplane(api, params["concurrency"])
 
     diff = {}
     if to_create:
+        from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
+
         created = apply_objects(api, to_create, check_mode=check_mode, concurrency=params["concurrency"])
         for result in created:
             if result["changed"]:
@@ -173,6 +179,8 @@ def run(api, params, check_mode):
     if params["restart_workloads"]:
         targets = [r["name"] for r in results if r["capture_changed"] and not r["created"]]
         if targets:
+            from ansible_collections.ambient.mesh.plugins.module_utils._restart import restart, wait_rollouts, workloads_in
+
             by_ns = workloads_in(api, targets, params["concurrency"])
             for result in results:
                 for obj in by_ns.get(result["name"], []):
@@ -182,5 +190,13 @@ def run(api, params, check_mode):
             entries += restart_entries
             if params["wait_for_rollout"] and not check_mode:
                 wait_rollouts(api, restarted, params["wait_timeout"], params["concurrency"])
-    return {"changed": any(r["changed"] for r in results) or bool(restarted), "namespaces": results,
-            "restarted": restarted, "diff": module_diff(entries)}
+    listed, summary = shape_results(results, lambda r: r["name"], params.get("results") or "changed", slim=_slim)
+    return dict(summary, changed=any(r["changed"] for r in results) or bool(restarted), namespaces=listed,
+                restarted=restarted, diff=module_diff(entries))
+
+
+def _slim(result):
+    """A changed namespace's entry with only the labels this module manages, before and after."""
+    def managed(labels):
+        return None if labels is None else dict((k, v) for k, v in labels.items() if k in MANAGED_LABELS)
+    return dict(result, labels={"before": managed(result["labels"]["before"]), "after": managed(result["labels"]["after"])})

@@ -16,7 +16,6 @@ __metaclass__ = type
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._retry import (
@@ -304,6 +303,8 @@ def run_concurrently(func, items, workers):
     items = list(items)
     if not items:
         return []
+    # imported here: a run with nothing to do in parallel (a no-op) does not pay for concurrent.futures
+    from concurrent.futures import ThreadPoolExecutor
 
     def call(item):
         try:

@@ -31,6 +31,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
     patch_all,
     valid_dns_label,
 )
+from ansible_collections.ambient.mesh.plugins.module_utils._results import shape_results
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state, describe, wait_for
 
 GATEWAY = ("gateway.networking.k8s.io/v1", "Gateway")
@@ -366,7 +367,18 @@ def run(api, params, check_mode):
     if params["wait"] and not check_mode and present:
         wait_working(api, specs, services_to_prove(specs, services_after(services, edits)), params["wait_timeout"])
 
-    return {"changed": any(r["changed"] for r in results) or bool(edits) or bool(unbinds) or bool(deleted),
-            "waypoints": summarize(results), "bound": [ref_of(e[1], e[2], e[3]) for e in edits],
-            "unbound": [ref_of(e[1], e[2], e[3]) for e in unbinds], "deleted": deleted,
-            "diff": module_diff(diff)}
+    return dict(_gateway_results(summarize(results), absent, deleted, params.get("results") or "changed"),
+                changed=any(r["changed"] for r in results) or bool(edits) or bool(unbinds) or bool(deleted),
+                bound=[ref_of(e[1], e[2], e[3]) for e in edits], unbound=[ref_of(e[1], e[2], e[3]) for e in unbinds],
+                deleted=deleted, diff=module_diff(diff))
+
+
+def _gateway_results(applied, absent, deleted, mode):
+    """`waypoints` (the Gateways applied: those changed, or all) and the summary over every Gateway of the
+    task, the ones to remove included (changed when deleted, unchanged when already gone)."""
+    every = [{"name": "%s/%s" % (g["namespace"], g["name"]), "changed": g["changed"], "entry": g} for g in applied]
+    for spec in absent:
+        name = "%s/%s" % (spec["namespace"], spec["name"])
+        every.append({"name": name, "changed": name in deleted, "entry": None})
+    listed, summary = shape_results(every, lambda e: e["name"], mode)
+    return dict(summary, waypoints=[e["entry"] for e in listed if e["entry"] is not None])

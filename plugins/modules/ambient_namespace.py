@@ -105,6 +105,17 @@ options:
       - Refuse to enroll while ztunnel or istio-cni is missing or not fully ready.
     type: bool
     default: true
+  results:
+    description:
+      - What RV(namespaces) lists. V(changed) lists only the namespaces this run changed (would change, in
+        check mode), each with only the labels this module manages before and after; the others are named in
+        RV(unchanged). At thousands of namespaces this keeps the task's result small, so the controller does
+        not spend its time parsing and storing every namespace's labels.
+      - V(all) lists every namespace with all its labels before and after.
+      - RV(unchanged), RV(unchanged_count) and RV(summary) are returned either way.
+    type: str
+    choices: [changed, all]
+    default: changed
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -138,7 +149,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 namespaces:
-  description: One entry per namespace.
+  description:
+    - One entry per namespace this run changed (would change, in check mode); with O(results=all), one per
+      namespace.
   returned: always
   type: list
   elements: dict
@@ -153,7 +166,11 @@ namespaces:
       description: Whether it was created.
       type: bool
     labels:
-      description: All its labels before and after.
+      description:
+        - Its labels before and after (V(null) before for a namespace created, after for one that does not
+          exist). With O(results=changed), only the labels this module manages (C(istio.io/dataplane-mode),
+          C(istio.io/use-waypoint), C(istio.io/use-waypoint-namespace), C(istio-injection), C(istio.io/rev));
+          with O(results=all), all of them.
       type: dict
     capture_changed:
       description: Whether its pods' capture (ambient vs not) changed.
@@ -166,13 +183,39 @@ namespaces:
       type: list
       elements: str
   sample: [{"name": "hello", "changed": true, "created": false, "capture_changed": true, "steps": 1,
-            "labels": {"before": {"team": "a"}, "after": {"team": "a", "istio.io/dataplane-mode": "ambient"}},
+            "labels": {"before": {}, "after": {"istio.io/dataplane-mode": "ambient"}},
             "restarted": ["Deployment/helloworld-v1"]}]
 restarted:
   description: Every workload restarted, as Kind namespace/name.
   returned: always
   type: list
   elements: str
+unchanged:
+  description: The namespaces this run left as they were (none of their managed labels differed), by name.
+  returned: always
+  type: list
+  elements: str
+  sample: ["test"]
+unchanged_count:
+  description: How many namespaces this run left as they were.
+  returned: always
+  type: int
+  sample: 1
+summary:
+  description: How many namespaces the task names, changed and unchanged.
+  returned: always
+  type: dict
+  contains:
+    total:
+      description: The namespaces in O(namespaces).
+      type: int
+    changed:
+      description: Those changed (would change, in check mode).
+      type: int
+    unchanged:
+      description: Those left as they were.
+      type: int
+  sample: {"total": 3, "changed": 2, "unchanged": 1}
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import run
@@ -197,6 +240,7 @@ def main():
         wait_for_rollout=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         check_dataplane=dict(type="bool", default=True),
+        results=dict(type="str", choices=["changed", "all"], default="changed"),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))

@@ -111,6 +111,16 @@ options:
     description: Rebind namespaces and Services that use another waypoint.
     type: bool
     default: false
+  results:
+    description:
+      - What RV(waypoints) lists. V(changed) lists only the Gateways this run created or updated (would, in
+        check mode); the others are named in RV(unchanged). At thousands of waypoints this keeps the task's
+        result small, so the controller does not spend its time parsing and storing every one.
+      - V(all) lists every Gateway applied.
+      - RV(unchanged), RV(unchanged_count) and RV(summary) are returned either way.
+    type: str
+    choices: [changed, all]
+    default: changed
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -147,7 +157,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 waypoints:
-  description: One entry per Gateway applied, with what was done to it.
+  description:
+    - One entry per Gateway created or updated (would be, in check mode), with what was done to it; with
+      O(results=all), one per Gateway applied.
   returned: always
   type: list
   elements: dict
@@ -170,6 +182,34 @@ deleted:
   type: list
   elements: str
   sample: ["hello/waypoint"]
+unchanged:
+  description:
+    - The Gateways of O(waypoints) this run left as they were, as namespace/name (for O(waypoints[].state=absent),
+      those already gone). Bindings are reported in RV(bound) and RV(unbound), whatever happened to the Gateway.
+  returned: always
+  type: list
+  elements: str
+  sample: ["httpbin/waypoint"]
+unchanged_count:
+  description: How many Gateways this run left as they were.
+  returned: always
+  type: int
+  sample: 1
+summary:
+  description: How many Gateways the task names, changed (created, updated or deleted) and unchanged.
+  returned: always
+  type: dict
+  contains:
+    total:
+      description: The entries of O(waypoints).
+      type: int
+    changed:
+      description: Those whose Gateway was created, updated or deleted (would be, in check mode).
+      type: int
+    unchanged:
+      description: Those left as they were.
+      type: int
+  sample: {"total": 2, "changed": 1, "unchanged": 1}
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import (
@@ -199,6 +239,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
         )),
         overwrite=dict(type="bool", default=False),
+        results=dict(type="str", choices=["changed", "all"], default="changed"),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
