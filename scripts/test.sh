@@ -13,8 +13,8 @@ step() {
   if "$@"; then echo "----- ok: $name ($((SECONDS - start))s)"; else echo "----- FAILED: $name ($((SECONDS - start))s)"; failed+=("$name"); fi
 }
 
-step "unit + integration tests, Python 3.11 / ansible-core 2.19" .venv/bin/python -m pytest -q -n auto tests
-step "unit + integration tests, Python 3.13 / newest ansible-core" .venv-latest/bin/python -m pytest -q -n auto tests
+step "unit + integration tests, Python 3.11 / ansible-core 2.19" .venv/bin/python -m pytest -q -n auto --durations=15 tests
+step "unit + integration tests, Python 3.13 / newest ansible-core" .venv-latest/bin/python -m pytest -q -n auto --durations=15 tests
 step "ansible-test sanity, Python 3.11 / ansible-core 2.19" ./scripts/sanity.sh .venv
 step "ansible-test sanity, Python 3.13 / newest ansible-core" ./scripts/sanity.sh .venv-latest
 step "molecule test: extensions/molecule and the role example, on embedded test clusters" env AMBIENT_MESH_EMBEDDED=1 ./scripts/molecule.sh
