@@ -47,8 +47,11 @@ import urllib.request
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-GATEWAY_API = ROOT / "tests" / "data" / "crds" / "gateway-api-v1.5.1-standard.yaml"
 COLLECTIONS = ROOT / ".cache" / "collections"
+# The tree measured: the test API server, the fake istioctl and the collection come from it. The work tree by
+# default; with --ref, a `git archive` of that commit, so edits in progress in the work tree do not count.
+SOURCE = ROOT
+COLLECTIONS_PATH = str(COLLECTIONS)
 WORKLOADS = ("enroll", "waypoint", "waypoint-wait")
 SIDES = ("module", "k8s-list", "k8s-loop")
 DATAPLANE_MODE = "istio.io/dataplane-mode"
@@ -307,7 +310,8 @@ class Server:
         self.kubeconfig = self.workdir / "kubeconfig"
         self.log = open(self.workdir / "apiserver.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "apiserver", "--kubeconfig", str(self.kubeconfig),
-                                      "--crds", str(GATEWAY_API)], cwd=str(ROOT / "tests"),
+                                      "--crds", str(SOURCE / "tests" / "data" / "crds" / "gateway-api-v1.5.1-standard.yaml")],
+                                     cwd=str(SOURCE / "tests"),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not (self.kubeconfig.exists() and self.kubeconfig.stat().st_size):
@@ -360,7 +364,7 @@ class Server:
 
 def ansible_env(module_log):
     env = dict(os.environ)
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
+    env.update(ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
                ANSIBLE_HOST_KEY_CHECKING="0", BENCH_MODULE_LOG=str(module_log))
     return env
 
@@ -423,6 +427,36 @@ def measure_side(workdir, istioctl, workload, side, n, k8s_apply):
         server.stop()
 
 
+def git(*args):
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def use_tree(workdir, ref):
+    """Point SOURCE and the collections path at the tree to measure; returns how to name it in the report."""
+    global SOURCE, COLLECTIONS_PATH
+    try:
+        head = git("rev-parse", "--short", ref or "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        if ref:
+            raise SystemExit(f"--ref {ref}: not a commit of {ROOT}") from None
+        return "the work tree (not a git checkout)"
+    if not ref:
+        return f"the work tree at {head}" + (", with uncommitted changes" if dirty else "")
+    SOURCE = workdir / "source"
+    SOURCE.mkdir()
+    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", ref], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(SOURCE)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise SystemExit(f"git archive {ref} failed")
+    mesh = workdir / "collections" / "ansible_collections" / "ambient" / "mesh"
+    mesh.parent.mkdir(parents=True)
+    mesh.symlink_to(SOURCE)
+    # this tree's ambient.mesh first; kubernetes.core from the bootstrap's cache
+    COLLECTIONS_PATH = os.pathsep.join([str(workdir / "collections"), str(COLLECTIONS)])
+    return f"commit {head} (--ref {ref})"
+
+
 def write_inventory(workdir):
     wrapper = workdir / "python-wrapper"
     wrapper.write_text(WRAPPER.format(python=sys.executable))
@@ -443,6 +477,7 @@ def main(argv=None):
                         help="kubernetes.core.k8s writes by server-side apply (as the modules do) or its default PATCH")
     parser.add_argument("--quick", action="store_true",
                         help="a quick look (about a minute on a quiet 2-core machine): N=10, one round, no k8s loop")
+    parser.add_argument("--ref", help="measure this commit (a git archive of it) instead of the work tree")
     parser.add_argument("--out", default=str(ROOT / ".cache" / "bench"), help="where compare.md and compare.json go")
     args = parser.parse_args(argv)
     if args.quick:
@@ -456,7 +491,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="compare-bench-"))
-    sys.path.insert(0, str(ROOT / "tests"))
+    measured = use_tree(workdir, args.ref)
+    sys.path.insert(0, str(SOURCE / "tests"))
     import fake_istioctl  # the tests' fake istioctl: Istio's ambient profile on the test server
 
     istioctl = fake_istioctl.install(workdir / "bin", workdir / "istioctl-home", sys.executable)
@@ -474,15 +510,18 @@ def main(argv=None):
                         first, noop = measure_side(workdir, istioctl, workload, side, n, args.k8s_apply)
                         for phase, result in (("first", first), ("noop", noop)):
                             runs.append(dict(result, workload=workload, n=n, side=side, phase=phase, round=rnd))
+                        # every run so far, in case a long benchmark is stopped
+                        (out / "compare.partial.json").write_text(json.dumps({"measured": measured, "runs": runs}) + "\n")
                         took = time.perf_counter() - t0
                         print(f"[{time.perf_counter() - started:6.0f}s] {workload} N={n} round {rnd + 1}/{rounds} {side}: "
                               f"first {first['wall_s']:.2f}s, no-op {noop['wall_s']:.2f}s ({took:.1f}s with set-up)",
                               file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report = render(runs, machine(), args, time.perf_counter() - started)
+    report = render(runs, dict(machine(), measured=measured), args, time.perf_counter() - started)
     (out / "compare.md").write_text(report + "\n")
-    (out / "compare.json").write_text(json.dumps({"machine": machine(), "args": vars(args), "runs": runs}, indent=1) + "\n")
+    (out / "compare.json").write_text(json.dumps({"machine": machine(), "measured": measured, "args": vars(args), "runs": runs},
+                                                 indent=1) + "\n")
     print(report)
     print(f"\n(written to {out / 'compare.md'} and {out / 'compare.json'})")
 
@@ -493,8 +532,9 @@ def render(runs, mach, args, elapsed):
         "",
         f"Machine: {mach['cpu']}, {mach['cores']} cores, Python {mach['python']}, ansible-core {mach['ansible_core']}, "
         f"kubernetes.core {mach['kubernetes_core']} ({mach['os']}). Benchmark run took {elapsed / 60:.1f} min.",
+        f"Measured: {mach['measured']}.",
         f"kubernetes.core.k8s writes by {'server-side apply' if args.k8s_apply == 'ssa' else 'its default GET + PATCH'}; "
-        (f"the k8s loop up to N={args.loop_max}. " if args.loop_max else "no k8s loop. ")
+        + (f"the k8s loop up to N={args.loop_max}. " if args.loop_max else "no k8s loop. ")
         + "Every side on a fresh test API server; first run, then the no-op re-run.",
         "Wall: the whole ansible-playbook run. k8s/module: the k8s side's wall time over the module's, same round "
         "(above 1: the module is faster). Module process: the module processes' own wall time (summed over a loop). "

@@ -113,3 +113,16 @@ def test_request_goal_names_dry_runs_and_extra_verbs():
     assert compare.request_verdict([first, noop]) == "missed: dry runs (first): up to 10, get (noop): up to 2"
     short = run("enroll", "module", 10, 0, "first", 1.0, writes=9, by_verb={"list": 1, "patch": 9})
     assert compare.request_verdict([short]) == "missed: 9 writes for 10 objects (N=10 first)"
+
+
+def test_render_heads_the_table_with_the_machine_and_what_was_measured():
+    import argparse
+
+    runs = [run("enroll", "module", 10, 0, p, 1.0) for p in ("first", "noop")]
+    mach = {"cpu": "Test CPU", "cores": 2, "python": "3.11.7", "ansible_core": "2.19.14", "kubernetes_core": "6.2.0",
+            "os": "Linux", "measured": "commit abc1234 (--ref HEAD)"}
+    text = compare.render(runs, mach, argparse.Namespace(k8s_apply="ssa", loop_max=0), 90)
+    assert "Test CPU, 2 cores, Python 3.11.7, ansible-core 2.19.14, kubernetes.core 6.2.0" in text
+    assert "Measured: commit abc1234 (--ref HEAD)." in text
+    assert "server-side apply; no k8s loop." in text
+    assert "| enroll | 10 | first | module | 1 |" in text
