@@ -16,13 +16,17 @@ from conftest import COLLECTIONS, seed_istio
 pytestmark = pytest.mark.integration
 MU = "ansible_collections.ambient.mesh.plugins.module_utils."
 
+# The arguments go where AnsiballZ puts them (what ansible.module_utils.testing.patch_module_args does, without
+# unittest.mock, which would import asyncio and concurrent.futures itself).
 RUN_MAIN = r"""
 import contextlib, importlib, io, json, sys
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils import basic
 module, args, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+basic._ANSIBLE_PROFILE = "legacy"
 main = importlib.import_module("ansible_collections.ambient.mesh.plugins.modules." + module).main
 answer = io.StringIO()
-with patch_module_args(args), contextlib.redirect_stdout(answer):
+with contextlib.redirect_stdout(answer):
     try:
         main()
     except SystemExit:
