@@ -218,19 +218,18 @@ def render_template(gateway, revision, kube_version=133, template=TEMPLATE):
 
 def control_planes(server, objects):
     """[(revision, namespace, tags)] of the istiods that run (ready), and the default facts, as
-    pkg/revisions/tag_watcher.go GetMyTags reads them."""
+    pkg/revisions/tag_watcher.go GetMyTags reads them. `objects(group, plural, namespace=None)` reads the store."""
     planes = []
     for dep in objects("apps", "deployments"):
-        if _labels(dep).get("app") != "istiod" or ((dep.get("status") or {}).get("readyReplicas") or 0) < 1:
+        if not is_istiod(dep) or ((dep.get("status") or {}).get("readyReplicas") or 0) < 1:
             continue
         rev = _labels(dep).get(REV, "default")
         tags = {rev}
         for hook in objects("admissionregistration.k8s.io", "mutatingwebhookconfigurations"):
             if TAG in _labels(hook) and _labels(hook).get(REV) == rev:
                 tags.add(_labels(hook)[TAG])
-        for svc in objects("", "services"):  # tag Services, in the istiod's own namespace only
-            if TAG in _labels(svc) and _labels(svc).get(REV) == rev \
-                    and svc["metadata"]["namespace"] == dep["metadata"]["namespace"]:
+        for svc in objects("", "services", dep["metadata"]["namespace"]):  # tag Services, in the istiod's own namespace only
+            if TAG in _labels(svc) and _labels(svc).get(REV) == rev:
                 tags.add(_labels(svc)[TAG])
         planes.append((rev, tags))
     validators = [v for v in objects("admissionregistration.k8s.io", "validatingwebhookconfigurations")
@@ -239,6 +238,39 @@ def control_planes(server, objects):
     default_tag = any(h["metadata"]["name"] == DEFAULT_TAG_WEBHOOK
                       for h in objects("admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
     return planes, default_rev, default_tag
+
+
+def is_istiod(deployment):
+    return _labels(deployment).get("app") == "istiod"
+
+
+def changes_control_planes(res, new, old):
+    """Whether a write can change what control_planes() reads: an istiod Deployment, a webhook configuration,
+    a tag Service, or a namespace that goes (and everything in it)."""
+    objs = [o for o in (new, old) if o is not None]
+    if res.kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        return True
+    if res.kind == "Deployment":
+        return any(is_istiod(o) for o in objs)
+    if res.kind == "Service":
+        return any(TAG in _labels(o) for o in objs)
+    return res.kind == "Namespace" and new is None
+
+
+class PlanesCache:
+    """control_planes(), read again only after a write that can change it (changes_control_planes)."""
+
+    def __init__(self, server):
+        self.server = server
+        self._planes = None
+
+    def invalidate(self):
+        self._planes = None
+
+    def get(self):
+        if self._planes is None:
+            self._planes = control_planes(self.server, self.server.objects.objects)
+        return self._planes
 
 
 def is_mine(rev, tags, default_rev, default_tag, obj, namespace):
@@ -286,6 +318,62 @@ def allows_attachment(gateway, namespace_obj, namespace):
     return gateway["metadata"]["namespace"] == namespace
 
 
+def _gateway_owned(obj):
+    return any(r.get("kind") == "Gateway" for r in obj["metadata"].get("ownerReferences") or [])
+
+
+def use_waypoint(obj, namespace):
+    """(namespace, name) of the waypoint an object's own istio.io/use-waypoint labels name, or None (no label,
+    or "none")."""
+    lbl = _labels(obj)
+    if lbl.get("istio.io/use-waypoint") in (None, "none"):
+        return None
+    return lbl.get("istio.io/use-waypoint-namespace", namespace), lbl["istio.io/use-waypoint"]
+
+
+class WaypointReferences:
+    """Which Services and Namespaces name which waypoint in their labels (istiod's ambient index keeps the same
+    lookup: pilot/pkg/serviceregistry/ambient/waypoints.go), so that a Gateway's change rebinds just those.
+    Kept from every Service and Namespace write; an entry whose object has gone since is harmless (its
+    Service is not in the store any more)."""
+
+    def __init__(self):
+        self._by_holder = {}  # ("service", key) | ("namespace", name) -> (namespace, name) of the waypoint
+        self._by_waypoint = {}  # (namespace, name) -> {holder}
+
+    def track(self, res, new, old):
+        obj = new if new is not None else old
+        meta = obj["metadata"]
+        if res.plural == "namespaces":
+            holder, ns = ("namespace", meta["name"]), meta["name"]
+        else:
+            ns = meta.get("namespace") or ""
+            holder = ("service", (res.group, res.plural, ns, meta["name"]))
+        previous = self._by_holder.pop(holder, None)
+        if previous is not None:
+            self._by_waypoint[previous].discard(holder)
+        ref = use_waypoint(new, ns) if new is not None else None
+        if ref is not None:
+            self._by_holder[holder] = ref
+            self._by_waypoint.setdefault(ref, set()).add(holder)
+
+    def holders(self, waypoint):
+        """[("service", key) | ("namespace", name)] naming this waypoint."""
+        return sorted(self._by_waypoint.get(waypoint, ()))
+
+
+class Waypoints:
+    """waypoints.go gatewayToWaypointTransform: a Gateway is a waypoint once it has status addresses;
+    get((namespace, name)) reads it from the store when asked."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def get(self, key):
+        gw = self._store.get(("gateway.networking.k8s.io", "gateways") + tuple(key))
+        return gw if gw is not None and (gw.get("status") or {}).get("addresses") else None
+
+
 class WaypointController:
     """What istiod 1.30.3 does for waypoints, enough for the tests to mean something.
 
@@ -303,23 +391,69 @@ class WaypointController:
     (an istiod that does not answer).
     """
 
+    WATCHED = ("Gateway", "Service", "Namespace", "Deployment", "MutatingWebhookConfiguration",
+               "ValidatingWebhookConfiguration")
+
     def __init__(self, server):
         self.server = server
         self.enabled = True
         self._scheduled = False
+        self._planes = PlanesCache(server)
+        self._refs = WaypointReferences()
+        # what the writes since the last reconcile can affect (istiod's informers queue keys, not the world)
+        self._everything = True
+        self._gateways = set()  # Gateway keys to program
+        self._gateway_namespaces = set()  # namespaces whose Gateways to program
+        self._services = set()  # Service keys to bind
+        self._service_namespaces = set()  # namespaces whose Services to bind
+        self._waypoints = set()  # (namespace, name) of Gateways whose bound Services to bind again
+        self._orphans = set()  # keys of objects a Gateway owns that may have lost it
+        self._all_orphans = False
 
-    def notify(self, res, manager):
-        if manager in OWN_MANAGERS or not self.enabled or self._scheduled:
+    def notify(self, res, manager, new=None, old=None):
+        """After each stored write (new, old) or removal (None, gone): note what it can affect, and reconcile
+        that at the end of this event-loop tick, once for all the writes of the tick."""
+        obj = new if new is not None else old
+        if res.group == "" and res.plural in ("services", "namespaces") and obj is not None:
+            self._refs.track(res, new, old)
+        if changes_control_planes(res, new, old):
+            self._planes.invalidate()
+        if res.plural == "customresourcedefinitions" and new is None:
+            self._everything = True  # a CRD's objects went with it, unannounced (as before: seen at the next reconcile)
+        if obj is not None and res.kind in ("Deployment", "Service", "ServiceAccount") and _gateway_owned(obj):
+            self._orphans.add(self.server._key(res, obj["metadata"].get("namespace"), obj["metadata"]["name"]))
+        if manager in OWN_MANAGERS or res.kind not in self.WATCHED:
             return
-        if res.kind not in ("Gateway", "Service", "Namespace", "Deployment", "MutatingWebhookConfiguration",
-                            "ValidatingWebhookConfiguration"):
+        if not self.enabled:
+            self._everything = True  # an istiod that comes back lists everything again
             return
-        self._scheduled = True
-        asyncio.get_running_loop().call_soon(self.reconcile)
+        if obj is None:
+            self._everything = True  # a write we cannot place: look at everything
+        elif changes_control_planes(res, new, old):
+            self._everything = True
+        else:
+            meta = obj["metadata"]
+            ns, name = meta.get("namespace") or "", meta["name"]
+            if res.kind == "Namespace":
+                self._gateway_namespaces.add(name)
+                self._service_namespaces.add(name)
+            elif res.kind == "Service":
+                self._services.add(self.server._key(res, ns, name))
+                self._gateway_namespaces.add(ns)  # a waypoint's Service: its Gateway's addresses
+            elif res.kind == "Deployment":
+                self._gateway_namespaces.add(ns)  # a waypoint's Deployment: its Gateway's readiness
+            elif res.kind == "Gateway":
+                self._gateways.add(self.server._key(res, ns, name))
+                self._waypoints.add((ns, name))
+                if new is None:
+                    self._all_orphans = True
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.reconcile)
 
     # -- helpers -------------------------------------------------------------------------
-    def _objects(self, group, plural):
-        return [o for (g, p, _ns, _n), o in list(self.server.objects.items()) if (g, p) == (group, plural)]
+    def _objects(self, group, plural, namespace=None):
+        return self.server.objects.objects(group, plural, namespace)
 
     def _res(self, api_version, kind):
         return self.server.catalog.by_kind(api_version, kind)
@@ -338,52 +472,86 @@ class WaypointController:
         version = getattr(self.server, "kubernetes_version", "v1.33.1").lstrip("v").split(".")
         return int(version[0]) * 100 + int(version[1])
 
+    def _take(self):
+        """The work queued since the last reconcile, emptied."""
+        work = (self._everything, self._gateways, self._gateway_namespaces, self._services, self._service_namespaces,
+                self._waypoints, self._orphans, self._all_orphans)
+        self._everything, self._all_orphans = False, False
+        self._gateways, self._gateway_namespaces, self._services = set(), set(), set()
+        self._service_namespaces, self._waypoints, self._orphans = set(), set(), set()
+        return work
+
     # -- the reconcile loop ------------------------------------------------------------------
     def reconcile(self):
+        """What istiod does after the writes of one tick: program the waypoint Gateways they can affect, collect
+        what lost its Gateway, bind the Services they can affect. A write of an istiod, a webhook configuration
+        or a tag (control_planes) affects everything."""
         self._scheduled = False
         if not self.enabled:
+            self._everything = True
             return
+        everything, gateways, gateway_namespaces, services, service_namespaces, waypoints, orphans, all_orphans = \
+            self._take()
         gw_res = self._res("gateway.networking.k8s.io/v1", "Gateway")
         svc_res = self._res("v1", "Service")
-        planes, default_rev, default_tag = control_planes(self.server, self._objects)
-        gateways = self._objects("gateway.networking.k8s.io", "gateways") if gw_res is not None else []
-        for gw in gateways:
+        planes, default_rev, default_tag = self._planes.get()
+        stored = self.server.objects.of_kind("gateway.networking.k8s.io", "gateways") if gw_res is not None else {}
+        picked = [gw for key, gw in stored.items() if everything or key in gateways or key[2] in gateway_namespaces]
+        for gw in picked:
             if (gw.get("spec") or {}).get("gatewayClassName") != WAYPOINT_CLASS:
                 continue
             namespace = self.server.objects.get(("", "namespaces", "", gw["metadata"]["namespace"])) or {}
             owner = next((rev for rev, tags in planes if is_mine(rev, tags, default_rev, default_tag, gw, namespace)),
                          None)
             if owner is not None:
-                self._program(gw_res, gw, owner)
-        self._collect_orphans()
+                services |= self._program(gw_res, gw, owner)
+            waypoints.add((gw["metadata"]["namespace"], gw["metadata"]["name"]))
+        self._collect_orphans(None if everything or all_orphans else orphans)
         if not planes:
-            return
-        # waypoints.go gatewayToWaypointTransform: a Gateway is a waypoint once it has status addresses
-        waypoints = {}
-        for gw in (self._objects("gateway.networking.k8s.io", "gateways") if gw_res is not None else []):
-            if (gw.get("status") or {}).get("addresses"):
-                waypoints[(gw["metadata"]["namespace"], gw["metadata"]["name"])] = gw
-        for svc in self._objects("", "services"):
-            self._bind(svc_res, svc, waypoints)
+            return  # nothing to bind; an istiod that starts is a write that affects everything
+        for ref in waypoints:
+            for kind, holder in self._refs.holders(ref):
+                if kind == "service":
+                    services.add(holder)
+                else:
+                    service_namespaces.add(holder)
+        bound = Waypoints(self.server.objects)
+        for key, svc in list(self.server.objects.of_kind("", "services").items()):
+            if everything or key in services or key[2] in service_namespaces:
+                self._bind(svc_res, svc, bound)
 
-    def _collect_orphans(self):
-        """The garbage collector: what a Gateway owns goes with it (its ownerReferences)."""
-        uids = {g["metadata"].get("uid") for g in self._objects("gateway.networking.k8s.io", "gateways")}
+    def _collect_orphans(self, keys=None):
+        """The garbage collector: what a Gateway owns goes with it (its ownerReferences). `keys`: only these
+        objects (None: every object of the kinds a waypoint owns). An owner reference names a Gateway of the
+        object's own namespace, and holds while that Gateway has the referenced uid (kube-controller-manager
+        pkg/controller/garbagecollector/garbagecollector.go: an owner absent by name, or with another uid, is
+        dangling)."""
+        if keys is not None and not keys:
+            return
+        gateways = self.server.objects.of_kind("gateway.networking.k8s.io", "gateways")
         for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ServiceAccount")):
             res = self._res(api_version, kind)
             if res is None:
                 continue
-            for obj in self._objects(res.group, res.plural):
+            if keys is None:
+                found = self._objects(res.group, res.plural)
+            else:
+                found = [self.server.objects[k] for k in keys if k[:2] == (res.group, res.plural) and k in self.server.objects]
+            for obj in found:
+                ns = obj["metadata"]["namespace"]
                 refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("kind") == "Gateway"]
-                if refs and not any(r.get("uid") in uids for r in refs):
+                if refs and not any((gateways.get(("gateway.networking.k8s.io", "gateways", ns, r.get("name"))) or {})
+                                    .get("metadata", {}).get("uid") == r.get("uid") for r in refs):
                     self.server._remove(res, self.server._key(res, obj["metadata"]["namespace"], obj["metadata"]["name"]))
 
     def _program(self, gw_res, gw, revision):
+        """Renders and applies a waypoint's objects and writes its status; the keys of the Services it wrote."""
+        written = set()
         ns, name = gw["metadata"]["namespace"], gw["metadata"]["name"]
         annotations = gw["metadata"].get("annotations") or {}
         current = annotations.get(CONTROLLER_VERSION_ANNOTATION)
         if current is not None and (not current.isdigit() or int(current) > CONTROLLER_VERSION):
-            return  # deploymentcontroller.go ManagedGatewayControllerVersion: a newer controller owns it
+            return written  # deploymentcontroller.go ManagedGatewayControllerVersion: a newer controller owns it
         if current != str(CONTROLLER_VERSION):
             # written through the status subresource upstream (setGatewayControllerVersion); the test
             # server keeps metadata only on main-resource writes, so it is written there
@@ -408,6 +576,8 @@ class WaypointController:
                     continue
             self.server._write(res, ns, obj["metadata"]["name"], stored, body, manager=DEPLOYMENT_CONTROLLER,
                                apply=False, sub=None, dry_run=False)
+            if (res.group, res.plural) == ("", "services"):
+                written.add(self.server._key(res, ns, obj["metadata"]["name"]))
         deploy_name = rendered[1]["metadata"]["name"]
         deployment = self._stored(self._res("apps/v1", "Deployment"), ns, deploy_name) or {}
         service = self._stored(self._res("v1", "Service"), ns, deploy_name) or {}
@@ -426,6 +596,7 @@ class WaypointController:
             ip = (service.get("spec") or {}).get("clusterIP") or _cluster_ip(ns, deploy_name)
             status["addresses"] = [{"type": "IPAddress", "value": ip}, {"type": "Hostname", "value": hostname}]
         self._status(gw_res, stored, status, GATEWAY_STATUS_MANAGER)
+        return written
 
     def _bind(self, svc_res, svc, waypoints):
         """services.go serviceServiceBuilder + waypoints.go fetchWaypointForService/fetchWaypointForTarget."""

@@ -289,8 +289,7 @@ class PodController:
         return self.server.catalog.by_kind(api_version, kind)
 
     def _in_namespace(self, group, plural, namespace):
-        return [o for (g, p, ns, _n), o in list(self.server.objects.items())
-                if ns == namespace and g == group and p == plural]
+        return self.server.objects.objects(group, plural, namespace)
 
     def _owned(self, group, plural, namespace, uid):
         """What `uid` controls (an index kept from every write, as the controllers' informers keep theirs)."""
@@ -577,8 +576,8 @@ class PodController:
                     return str(host)
             # pods that left without passing here (a deleted namespace): count the stored pods again
             used.clear()
-            used.update((p.get("status") or {}).get("podIP") for (g, pl, _ns, _n), p in self.server.objects.items()
-                        if (g, pl) == ("", "pods") and (p.get("spec") or {}).get("nodeName") == node)
+            used.update((p.get("status") or {}).get("podIP") for p in self.server.objects.objects("", "pods")
+                        if (p.get("spec") or {}).get("nodeName") == node)
         raise RuntimeError(f"node {node} has no free pod IP in {POD_CIDRS[node]}: the simulated cluster runs at most "
                            f"{POD_CIDRS[node].num_addresses - 3} pods per node")
 

@@ -38,7 +38,8 @@ Knowingly simpler than istiod:
 
 import asyncio
 
-from .controllers import GATEWAY_STATUS_MANAGER, OWN_MANAGERS, _condition, _labels, control_planes, go_quote, is_mine
+from .controllers import (GATEWAY_STATUS_MANAGER, OWN_MANAGERS, PlanesCache, _condition, _labels, changes_control_planes,
+                          go_quote, is_mine)
 
 # pilot/pkg/features/pilot.go ManagedGatewayController
 CONTROLLER = "istio.io/gateway-controller"
@@ -169,9 +170,35 @@ def route_status(route, services, namespaces):
     return {"parents": [p for i, p in enumerate(current) if i not in gone] + appended}
 
 
+def touched_namespaces(route):
+    """The namespaces whose Services and labels a route's status reads: its own, its parents' and its backends'."""
+    ns = route["metadata"]["namespace"]
+    spec = route.get("spec") or {}
+    refs = list(spec.get("parentRefs") or []) + [b for rule in spec.get("rules") or [] for b in rule.get("backendRefs") or []]
+    return {ns} | {r.get("namespace") or ns for r in refs}
+
+
+class StoreLookup:
+    """services[(namespace, name)] / namespaces[name] as route_status() reads them, straight from the store."""
+
+    def __init__(self, store, plural):
+        self._store, self._plural = store, plural
+
+    def _key(self, key):
+        return ("", self._plural) + (tuple(key) if self._plural == "services" else ("", key))
+
+    def get(self, key, default=None):
+        return self._store.get(self._key(key), default)
+
+    def __contains__(self, key):
+        return self._key(key) in self._store
+
+
 class RouteStatusController:
     """Writes istiod's status on HTTPRoutes with Service parents. `enabled = False` stops it (an istiod that
-    does not answer)."""
+    does not answer). After the writes of one event-loop tick it looks only at the routes they can affect: a
+    route written, or one that reads a namespace whose Service or labels changed; an istiod, webhook or tag
+    write (control_planes) affects every route."""
 
     KINDS = ("HTTPRoute", "Service", "Namespace", "Deployment", "MutatingWebhookConfiguration",
              "ValidatingWebhookConfiguration")
@@ -180,27 +207,54 @@ class RouteStatusController:
         self.server = server
         self.enabled = True
         self._scheduled = False
+        self._planes = PlanesCache(server)
+        self._everything = True
+        self._routes = set()  # HTTPRoute keys
+        self._namespaces = set()  # namespaces whose Services or labels changed
 
-    def notify(self, res, manager):
-        if manager in OWN_MANAGERS or not self.enabled or self._scheduled or res.kind not in self.KINDS:
+    def notify(self, res, manager, new=None, old=None):
+        if changes_control_planes(res, new, old):
+            self._planes.invalidate()
+        if res.plural == "customresourcedefinitions" and new is None:
+            self._everything = True  # a CRD's objects went with it, unannounced (as before: seen at the next reconcile)
+        if manager in OWN_MANAGERS or res.kind not in self.KINDS:
             return
-        self._scheduled = True
-        asyncio.get_running_loop().call_soon(self.reconcile)
-
-    def _objects(self, group, plural):
-        return [o for (g, p, _ns, _n), o in list(self.server.objects.items()) if (g, p) == (group, plural)]
+        if not self.enabled:
+            self._everything = True  # an istiod that comes back lists everything again
+            return
+        obj = new if new is not None else old
+        if obj is None or changes_control_planes(res, new, old):
+            self._everything = True
+        elif res.kind == "HTTPRoute":
+            self._routes.add(self.server._key(res, obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        elif res.kind == "Namespace":
+            self._namespaces.add(obj["metadata"]["name"])
+        elif res.kind == "Service":
+            self._namespaces.add(obj["metadata"]["namespace"])
+        else:
+            return  # another Deployment: nothing a route's status reads
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.reconcile)
 
     def reconcile(self):
         self._scheduled = False
         res = self.server.catalog.by_kind("gateway.networking.k8s.io/v1", "HTTPRoute")
-        if not self.enabled or res is None:
+        if not self.enabled:
+            self._everything = True
             return
-        planes, default_rev, default_tag = control_planes(self.server, self._objects)
+        everything, routes, namespaces_changed = self._everything, self._routes, self._namespaces
+        self._everything, self._routes, self._namespaces = False, set(), set()
+        if res is None:
+            return
+        planes, default_rev, default_tag = self._planes.get()
         if not planes:
             return
-        services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in self._objects("", "services")}
-        namespaces = {n["metadata"]["name"]: n for n in self._objects("", "namespaces")}
-        for route in self._objects(res.group, res.plural):
+        store = self.server.objects
+        services, namespaces = StoreLookup(store, "services"), StoreLookup(store, "namespaces")
+        for key, route in list(store.of_kind(res.group, res.plural).items()):
+            if not (everything or key in routes or touched_namespaces(route) & namespaces_changed):
+                continue
             meta = route["metadata"]
             namespace = namespaces.get(meta["namespace"]) or {}
             if not any(is_mine(rev, tags, default_rev, default_tag, route, namespace) for rev, tags in planes):

@@ -26,6 +26,7 @@ from .controllers import WaypointController, WorkloadController
 from .dataplane import DataPlane
 from .pods import PodController
 from .route_status import RouteStatusController
+from .store import Store
 
 _JSON_PATCH = "application/json-patch+json"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -96,7 +97,7 @@ class ApiServer(KubernetesScaffold):
 
     kubernetes_version: str = "v1.33.1"
     catalog: catalog_mod.Catalog = attrs.field(factory=catalog_mod.Catalog)
-    objects: dict = attrs.field(factory=dict)  # (group, plural, namespace, name) -> object
+    objects: Store = attrs.field(factory=Store)  # (group, plural, namespace, name) -> object, indexed
     log: list = attrs.field(factory=list)  # one dict per request, for the tests to count
     faults: list = attrs.field(factory=list)  # injected failures, see fail()
     hold_crd_establishment: bool = False
@@ -346,15 +347,9 @@ class ApiServer(KubernetesScaffold):
             fp = selectors.parse_fields(params.get("fieldSelector"))
         except selectors.SelectorError as exc:
             raise _error(400, "BadRequest", str(exc)) from exc
-        out = []
-        for (group, plural, ns, _name), obj in sorted(self.objects.items()):
-            if (group, plural) != (res.group, res.plural):
-                continue
-            if namespace is not None and ns != namespace:
-                continue
-            if selectors.matches(obj, lp, fp):
-                out.append(obj)
-        return out
+        # keys sort as (namespace, name) within one resource: the order kube-apiserver lists in
+        found = self.objects.of_kind(res.group, res.plural, namespace)
+        return [obj for _key, obj in sorted(found.items()) if selectors.matches(obj, lp, fp)]
 
     async def _do_list(self, res, namespace, name, sub, params, body, request):
         selected = self.select(res, namespace, params)
@@ -674,8 +669,8 @@ class ApiServer(KubernetesScaffold):
         if sub is None:
             self.workloads.observe(res, new, old)
         self.pods.written(res, new)
-        self.waypoints.notify(res, manager)
-        self.routes.notify(res, manager)
+        self.waypoints.notify(res, manager, new, old)
+        self.routes.notify(res, manager, new, old)
         return new
 
     @staticmethod
@@ -799,16 +794,17 @@ class ApiServer(KubernetesScaffold):
         if res.plural == "services" and not res.group:
             self.allocator.forget(gone)
         self.pods.removed(res, key, gone)
-        self.waypoints.notify(res, None)
-        self.routes.notify(res, None)
+        self.waypoints.notify(res, None, None, gone)
+        self.routes.notify(res, None, None, gone)
         if res.plural == "namespaces":  # the namespace controller, done at once
-            for other in [k for k in self.objects if k[2] == key[3] and k[0:2] != ("", "namespaces")]:
+            for other in [k for kind in self.objects.kinds() if kind != ("", "namespaces")
+                          for k in self.objects.of_kind(*kind, key[3])]:
                 gone = self.objects.pop(other)
                 if other[0:2] == ("", "services"):
                     self.allocator.forget(gone)
         if res.plural == "customresourcedefinitions":
             crd_group_plural = tuple(reversed(key[3].split(".", 1)))
-            for other in [k for k in self.objects if (k[0], k[1]) == crd_group_plural]:
+            for other in list(self.objects.of_kind(*crd_group_plural)):
                 del self.objects[other]
             self.catalog.drop_crd(key[3])
 

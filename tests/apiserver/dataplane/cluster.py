@@ -17,8 +17,7 @@ class View:
         self.objects = server.objects
 
     def all(self, group, plural, namespace=None):
-        return [o for (g, p, ns, _n), o in list(self.objects.items())
-                if (g, p) == (group, plural) and (namespace is None or ns == namespace)]
+        return self.objects.objects(group, plural, namespace)
 
     def get(self, group, plural, namespace, name):
         return self.objects.get((group, plural, namespace or "", name))
