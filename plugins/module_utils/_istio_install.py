@@ -28,7 +28,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import (
     revision_of,
     version_of,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import install_arguments
+from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import install_arguments, normalize_version
 from ansible_collections.ambient.mesh.plugins.module_utils._wait import wait_for
 
 CONFIG_ANNOTATION = "ambient.mesh/install-config"
@@ -165,7 +165,7 @@ def enrolled(api):
 
 def ensure_present(api, istioctl, params, check_mode):
     client_version = istioctl.client_version()
-    version = params.get("version") or client_version
+    version = normalize_version(params.get("version") or client_version)
     if version != client_version:
         raise AmbientMeshError("istioctl at %s is version %s, but version %s was asked for: use the istioctl of %s "
                                "(istioctl_path) or change version" % (istioctl.path, client_version, version, version),
@@ -203,9 +203,26 @@ def ensure_present(api, istioctl, params, check_mode):
         if action:
             istioctl.manifest_generate(install_args)  # validates the settings, changes nothing
         return result
+    changes = []
+    try:
+        apply_and_wait(api, istioctl, params, result, changes, install_args, digest)
+    except AmbientMeshError as exc:
+        if changes:  # what ran before the failure changed (or may have changed) the cluster: say so
+            exc.details.update(changed=True, changes=changes, action=action, revision=revision)
+            exc.msg = "%s (before this failure: %s)" % (exc.msg, "; ".join(changes))
+        raise
+    return result
+
+
+def apply_and_wait(api, istioctl, params, result, changes, install_args, digest):
+    """The changing part of ensure_present; each step that may have changed the cluster is added to changes
+    before it runs, so a failure part way still reports it."""
+    action, revision, tag = result["action"], result["revision"], result["tag"]
     if action:
+        changes.append("istioctl install was started (%s: %s)" % (action, result["reason"]))
         istioctl.install(install_args)
-    if tag_change:
+    if result["tag_moved"]:
+        changes.append("istioctl tag set %s --revision %s was started" % (tag, revision))
         istioctl.tag_set(tag, revision)
         check_tag(api, tag, revision)
     if action or params["wait"]:
@@ -215,10 +232,10 @@ def ensure_present(api, istioctl, params, check_mode):
         if current is None:
             raise AmbientMeshError("istioctl install finished but no istiod of revision %s exists" % revision)
         if current["config"] != digest:
+            changes.append("the settings digest recorded on istiod %s/%s" % (current["namespace"], current["name"]))
             api.patch("apps/v1", "Deployment", current["name"], {"metadata": {"annotations": {CONFIG_ANNOTATION: digest}}},
                       namespace=current["namespace"])
         result["components"] = components_summary(live, revision)
-    return result
 
 
 def check_tag(api, tag, revision):
@@ -270,10 +287,16 @@ def ensure_absent(api, istioctl, params, check_mode):
     result["reason"] = "uninstall %s" % ("everything (purge)" if purge else "revision %s" % revision)
     if check_mode:
         return result
-    istioctl.uninstall(revision=revision, purge=purge)
-    if params["wait"]:
-        # istioctl deletes ztunnel and istio-cni when they carry the revision; their pods take a while
-        wait_removed(api, None if purge else revision, bool(pruned), params["wait_timeout"], params["concurrency"])
+    try:
+        istioctl.uninstall(revision=revision, purge=purge)
+        if params["wait"]:
+            # istioctl deletes ztunnel and istio-cni when they carry the revision; their pods take a while
+            wait_removed(api, None if purge else revision, bool(pruned), params["wait_timeout"], params["concurrency"])
+    except AmbientMeshError as exc:
+        change = "istioctl uninstall was started (%s)" % result["reason"]
+        exc.details.update(changed=True, changes=[change], action="uninstall", revision=revision)
+        exc.msg = "%s (before this failure: %s)" % (exc.msg, change)
+        raise
     return result
 
 

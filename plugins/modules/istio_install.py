@@ -69,25 +69,30 @@ options:
     default: present
   version:
     description:
-      - The Istio version, for example V(1.30.3). The istioctl binary must be that version; a mismatch
-        fails and names both. Defaults to the version of the istioctl binary.
+      - The Istio version, for example V(1.30.3) or V(v1.30.3) (the C(v) is ignored). The istioctl binary
+        must be that version; a mismatch fails and names both. Defaults to the version of the istioctl binary.
     type: str
   revision:
     description:
       - Control plane revision, for example V(1-30-3), for side-by-side (canary) installs.
       - V(default) is the unrevisioned control plane.
+      - Must be a DNS-1123 label (lowercase letters, digits, C(-); at most 63), checked before anything runs.
     type: str
     default: default
   tag:
     description:
       - A revision tag (for example V(default) or V(prod-stable)) to point at O(revision) with
         C(istioctl tag set --overwrite -y), when it points elsewhere, then read back.
+      - Must be a DNS-1123 label, checked before anything runs; it is passed after C(--), so it can never be
+        read as an istioctl flag.
     type: str
   set:
     description:
       - Installation settings, each passed as C(--set key=value), for example the key
         C(values.pilot.env.PILOT_ENABLE_ALPHA_GATEWAY_API) with the value V(true).
-      - C(profile) is always C(ambient); set O(revision) instead of C(revision).
+      - C(profile) is always C(ambient); set O(revision) instead of C(revision). Both keys are refused.
+      - Keys must look like istioctl C(--set) paths (letters, digits, C(.), C(_), C(-), C([0])), values must be
+        single-line scalars; both are checked before anything runs.
     type: dict
     default: {}
   values_files:
@@ -120,11 +125,32 @@ options:
     default: 300
   istioctl_path:
     description:
-      - The istioctl binary; by default the one on C(PATH).
+      - The istioctl binary; by default the one on C(PATH). A directory is refused before any temporary
+        file is written.
     type: path
+  istioctl_timeout:
+    description:
+      - Seconds any one istioctl call may run. When it passes, istioctl is stopped with everything it
+        started (its process group gets SIGTERM, then SIGKILL after 5 s) and the task fails naming the
+        subcommand and the deadline.
+      - Default per subcommand - C(version) 30, C(manifest generate) and C(x precheck) 120, C(tag set) 60,
+        C(install) and C(uninstall) O(wait_timeout) + 120 (C(istioctl install) waits for the components
+        itself, with C(--readiness-timeout) set to O(wait_timeout)).
+    type: int
 notes:
-  - istioctl gets the module's C(kubeconfig) and C(context); a kubeconfig given as a dictionary, or
-    C(host) and C(api_key) without a kubeconfig, are written to a private temporary kubeconfig for it.
+  - istioctl gets the module's C(kubeconfig), C(context), C(impersonate_user) and C(impersonate_groups) as
+    flags. istioctl takes credentials only from a kubeconfig file (it has no token or server flag), so a
+    kubeconfig given as a dictionary, or C(host) and C(api_key) without a kubeconfig, are written to a
+    kubeconfig file of mode 0600 in a private directory (0700) and removed when the module ends - on
+    success, on failure, and when the module is stopped with SIGTERM, SIGHUP or SIGINT. Only a SIGKILL of
+    the module leaves it behind (in the temporary directory, named C(ambient-mesh-*)).
+  - istioctl runs in its own process group and dies with the module. Under a task C(timeout), Ansible does
+    not signal the module but stops reading its output; the module notices and stops istioctl at once.
+  - Every value passed to istioctl (O(version), O(revision), O(tag), O(set), O(values_files)) is checked before
+    any request or istioctl call; a bad one fails with all problems listed and nothing run.
+  - A run that fails after C(istioctl install), C(tag set) or C(uninstall) was started (for example the wait
+    for the components timed out) reports C(changed=true) and lists in RV(changes) what was started; run
+    it again once the cause is fixed, it continues from what the cluster holds.
 requirements:
   - istioctl of the Istio version to install
   - kubernetes >= 24.2.0
@@ -204,6 +230,13 @@ components:
   elements: dict
   sample: [{"component": "ztunnel", "name": "ztunnel", "namespace": "istio-system", "ready": true,
             "ready_count": 3, "desired": 3}]
+changes:
+  description: On a failed run, what had been started before the failure (istioctl install, tag set,
+    uninstall, the settings record); with it the result says C(changed=true).
+  returned: when the run failed after changing the cluster
+  type: list
+  elements: str
+  sample: ["istioctl install was started (install: no istiod of revision default is installed)"]
 istioctl_calls:
   description: The istioctl subcommands this run executed (arguments, without the kubeconfig flags).
   returned: always
@@ -219,8 +252,10 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import (
     Istioctl,
     kube_arguments,
     temporary_directory,
+    validate_params,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._process import Terminated, terminate_on_signals
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
@@ -236,19 +271,31 @@ def main():
         purge=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
         istioctl_path=dict(type="path"),
+        istioctl_timeout=dict(type="int"),
     ))
     spec["wait_timeout"]["default"] = 300
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
+    problems = validate_params(params)
+    if problems:  # before any request and any istioctl call
+        module.fail_json(msg="%s; nothing was run" % "; ".join(problems), problems=problems, istioctl_calls=[])
     istioctl = None
-    with temporary_directory() as tmpdir:  # removed on every way out, fail_json included
-        try:
-            api = KubeApi(module, budget_seconds=module.params["request_budget"])
-            # AnsibleK8SModule wraps the AnsibleModule that runs commands
-            istioctl = Istioctl(module._module, module.params["istioctl_path"], kube_arguments(module.params, tmpdir))
-            result = run(api, istioctl, module.params, module.check_mode)
-        except AmbientMeshError as exc:
-            details = dict(exc.details, istioctl_calls=istioctl.calls if istioctl else [])
-            module.fail_json(msg=exc.msg, **details)
+    try:
+        with terminate_on_signals(), temporary_directory() as tmpdir:  # removed on every way out, fail_json included
+            try:
+                api = KubeApi(module, budget_seconds=params["request_budget"])
+                # AnsibleK8SModule wraps the AnsibleModule that runs commands
+                istioctl = Istioctl(module._module, params["istioctl_path"], timeout=params["istioctl_timeout"],
+                                    wait_timeout=params["wait_timeout"])
+                istioctl.kube_args = kube_arguments(params, tmpdir)  # only once istioctl_path is known to be good
+                result = run(api, istioctl, params, module.check_mode)
+            except AmbientMeshError as exc:
+                details = dict(exc.details, istioctl_calls=istioctl.calls if istioctl else [])
+                module.fail_json(msg=exc.msg, **details)
+    except Terminated as exc:
+        module.fail_json(msg="istio_install was stopped by signal %d; istioctl was stopped with it and the temporary "
+                         "kubeconfig removed; run the task again" % exc.signum, changed=bool(istioctl and istioctl.changing_calls()),
+                         istioctl_calls=istioctl.calls if istioctl else [])
     result["istioctl_calls"] = istioctl.calls
     module.exit_json(**with_diff(result, module._diff))
 

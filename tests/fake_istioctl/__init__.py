@@ -26,6 +26,22 @@ def configure(home, **config):
     path.write_text(json.dumps(current))
 
 
+def hung(home):
+    """The pids of every hanging fake (and its child), from the `hang` configuration."""
+    path = pathlib.Path(home) / "hung.jsonl"
+    if not path.exists():
+        return []
+    return [pid for line in path.read_text().splitlines() if line.strip() for pid in json.loads(line)["pids"]]
+
+
+def records(home):
+    """Every invocation as logged: argv plus the kubeconfig's path and modes when it was given one."""
+    path = pathlib.Path(home) / "invocations.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def invocations(home):
     path = pathlib.Path(home) / "invocations.jsonl"
     if not path.exists():
@@ -33,4 +49,4 @@ def invocations(home):
     return [json.loads(line)["argv"] for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["install", "configure", "invocations"]
+__all__ = ["install", "configure", "invocations", "records", "hung"]

@@ -19,14 +19,22 @@ behaves (the source is cited next to each behaviour; the objects come from tests
                                            with no answer exits 0 without applying
     tag list -o json
 
-Configured by FAKE_ISTIOCTL_HOME/config.json (version, failures, precheck messages); every
-invocation is appended to FAKE_ISTIOCTL_HOME/invocations.jsonl.
+Configured by FAKE_ISTIOCTL_HOME/config.json (version, failures, precheck messages, hangs); every
+invocation is appended to FAKE_ISTIOCTL_HOME/invocations.jsonl, with the mode of the kubeconfig file
+it was given and of that file's directory. `"hang": {"install": {"child": true, "ignore_term": true}}`
+makes a subcommand (the first word: install, version, tag, ...) hang before it does anything, as an
+istioctl waiting on a dead webhook does: it sleeps forever, optionally with a child process of its own
+(`child`) and ignoring SIGTERM (`ignore_term`); the pids go to FAKE_ISTIOCTL_HOME/hung.jsonl so a test
+can check that nothing of it survived.
 """
 
 import json
 import os
 import pathlib
+import signal
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -70,6 +78,9 @@ def parse(argv):
     while i < len(argv):
         arg = argv[i]
         name, has_value, inline = arg.partition("=")
+        if arg == "--":  # pflag v1.0.10 flag.go parseArgs: "--" terminates the flags
+            opts["positional"].extend(argv[i + 1:])
+            break
         if name in BOOL_FLAGS:
             opts[BOOL_FLAGS[name]] = (inline.lower() != "false") if has_value else True
         elif name in VALUE_FLAGS:
@@ -251,6 +262,33 @@ def injected_failure(command):
     failure = CONFIG.get("fail", {}).get(command)
     if failure:
         raise Fail(failure.get("stderr", f"Error: {command} failed"), rc=failure.get("rc", 1))
+
+
+def hang(command):
+    """Sleep forever (see the module docstring), recording the pids of what hangs."""
+    spec = CONFIG.get("hang", {}).get(command)
+    if spec is None:
+        return
+    if spec.get("ignore_term"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pids = [os.getpid()]
+    if spec.get("child"):
+        # a child of its own that ignores SIGTERM too when asked (preexec: signal dispositions survive exec)
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+        pids.append(child.pid)
+    with open(HOME / "hung.jsonl", "a", encoding="utf-8") as log:
+        log.write(json.dumps({"command": command, "pids": pids}) + "\n")
+    while True:
+        time.sleep(1)
+
+
+def file_modes(opts):
+    """The modes of the kubeconfig istioctl was given and of its directory, as octal strings."""
+    path = opts["kubeconfig"]
+    if not path or not os.path.exists(path):
+        return {}
+    return {"kubeconfig": path, "kubeconfig_mode": oct(os.stat(path).st_mode & 0o777),
+            "kubeconfig_dir_mode": oct(os.stat(os.path.dirname(path)).st_mode & 0o777)}
 
 
 def cmd_version(opts):
@@ -570,13 +608,18 @@ def cmd_tag(opts):
 
 def main(argv):
     HOME.mkdir(parents=True, exist_ok=True)
+    try:
+        opts = parse(argv)
+    except Fail:
+        opts = None
     with open(HOME / "invocations.jsonl", "a", encoding="utf-8") as log:
-        log.write(json.dumps({"argv": argv}) + "\n")
+        log.write(json.dumps(dict({"argv": argv}, **(file_modes(opts) if opts else {}))) + "\n")
     try:
         opts = parse(argv)
         words = opts["positional"]
         if not words:
             raise Fail("Error: no command given")
+        hang(words[0])
         if words[0] == "version":
             cmd_version(opts)
         elif words[0] == "install":

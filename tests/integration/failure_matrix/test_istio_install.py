@@ -1,0 +1,149 @@
+"""istio_install: bad inputs refused before anything runs, and faults that end with a re-run converging."""
+
+import time
+
+import pytest
+import yaml
+
+import fake_istioctl
+from builders import ambient_namespace
+from failure_matrix.conftest import Case
+
+pytestmark = pytest.mark.integration
+MODULE = "ambient.mesh.istio_install"
+
+
+def alive(pid):
+    """A process that exists and is not a zombie (nobody may reap in a container)."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def install_args(**extra):
+    return lambda m: dict({"istioctl_path": m.istioctl.path, "version": "1.30.3", "wait_timeout": 20}, **extra)
+
+
+def refused(case_id, fragment, no_istioctl=True, setup=None, **extra):
+    return Case(case_id, MODULE, install_args(**extra), fragment, setup=setup, no_istioctl=no_istioctl)
+
+
+def installed(m):
+    m.playbook.run(MODULE, install_args()(m))
+
+
+BAD_INPUTS = [
+    # argument injection (issue 11 item 11): refused before any request and any istioctl call
+    refused("tag-is-a-flag", "tag '--overwrite' is not a valid name", tag="--overwrite"),
+    refused("revision-with-a-blank", "revision 'a b' is not a valid name", revision="a b"),
+    refused("revision-uppercase", "revision 'Canary' is not a valid name", revision="Canary"),
+    refused("revision-is-a-flag", "revision '--purge' is not a valid name", revision="--purge"),
+    refused("tag-too-long", "is not a valid name", tag="t" * 64),
+    refused("version-not-a-version", "version 'latest' is not an Istio version", version="latest"),
+    refused("set-key-is-a-flag", "set key '--dry-run' is not an istioctl --set path", set={"--dry-run": "true"}),
+    refused("set-key-with-equals", "set key 'a=b' is not an istioctl --set path", set={"a=b": "c"}),
+    refused("set-profile", "set profile is not allowed", set={"profile": "demo"}),
+    refused("set-value-multiline", "the value must be a single-line", set={"values.global.hub": "a\n--set x=y"}),
+    refused("values-file-missing", "values file /nonexistent/values.yaml does not exist",
+            values_files=["/nonexistent/values.yaml"]),
+    refused("istioctl-timeout-zero", "istioctl_timeout must be a positive number", istioctl_timeout=0),
+    refused("several-problems-at-once", ["tag '-y' is not a valid name", "revision 'A' is not a valid name"],
+            tag="-y", revision="A"),
+    Case("istioctl-path-is-a-directory", MODULE, lambda m: dict(install_args()(m), istioctl_path=str(m.tmp_path)),
+         "is a directory: give the path of the istioctl binary in it", no_istioctl=True),
+    # refusals after reading istioctl's version or the cluster
+    refused("version-mismatch", "is version 1.30.3, but version 1.31.0 was asked for", no_istioctl=False,
+            version="1.31.0"),
+    refused("version-mismatch-with-v", "is version 1.30.3, but version 1.31.0 was asked for", no_istioctl=False,
+            version="v1.31.0"),
+    refused("precheck-warning", "IST0141", no_istioctl=False, precheck=True,
+            setup=lambda m: m.istioctl.configure(precheck=[{"code": "IST0141", "level": "Warning",
+                                                            "message": "Insufficient permissions"}])),
+    refused("uninstall-while-enrolled", "namespace hello", no_istioctl=False, state="absent",
+            setup=lambda m: (installed(m), m.cluster.put(ambient_namespace("hello")))),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda c: c.id)
+def test_bad_input_is_refused_before_any_change(matrix, case):
+    matrix.check(case)
+
+
+def restore_ztunnel(m):
+    m.cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", 0)
+    ds = m.cluster.get("apps/v1", "DaemonSet", "ztunnel", "istio-system")
+    ds.pop("status")
+    ds["spec"]["template"]["metadata"].setdefault("annotations", {})["restarted"] = "1"
+    m.cluster.put(ds, manager="kubectl-rollout")  # the node came back; the pods roll
+
+
+def nothing_of_the_hung_istioctl_survives(m, failed):
+    pids = fake_istioctl.hung(m.istioctl.home)
+    assert len(pids) == 2, pids  # the fake and the child it started
+    assert not [p for p in pids if alive(p)], "istioctl outlived its deadline"
+    assert failed["subcommand"] == "install" and failed["timed_out"] is True
+
+
+def changes_named(m, failed):
+    assert failed["changes"][0].startswith("istioctl install was started (install: no istiod")
+    assert "before this failure: istioctl install was started" in failed["msg"]
+
+
+FAULTS = [
+    # item 1: a hung istioctl install (ignoring SIGTERM, with a child) is stopped at its deadline
+    Case("install-hangs", MODULE, install_args(istioctl_timeout=3),
+         ["istioctl install did not finish within its deadline of 3 s", "raise istioctl_timeout or wait_timeout"],
+         setup=lambda m: m.istioctl.configure(hang={"install": {"child": True, "ignore_term": True}}),
+         expect="converges", changed=True, fix=lambda m: m.istioctl.configure(hang={}),
+         then=nothing_of_the_hung_istioctl_survives),
+    # item 3: istioctl install ran, then the wait failed: the failed result says what changed
+    Case("install-then-wait-fails", MODULE, install_args(wait_timeout=3), "ztunnel istio-system/ztunnel 0/3 ready",
+         setup=lambda m: m.cluster.set_readiness("DaemonSet", "istio-system", "ztunnel", None),
+         expect="converges", changed=True, fix=restore_ztunnel, then=changes_named),
+    Case("install-fails", MODULE, install_args(), "webhook timeout",
+         setup=lambda m: m.istioctl.configure(fail={"install": {"rc": 1, "stderr": "Error: webhook timeout"}}),
+         expect="converges", changed=True, fix=lambda m: m.istioctl.configure(fail={})),
+]
+
+
+@pytest.mark.parametrize("case", FAULTS, ids=lambda c: c.id)
+def test_fault_reports_what_changed_and_a_rerun_converges(matrix, case):
+    matrix.check(case)
+
+
+def test_a_hung_istioctl_version_is_named_and_stopped(matrix):
+    failed = matrix.check(Case("version-hangs", MODULE, install_args(istioctl_timeout=2),
+                               "istioctl version did not finish within its deadline of 2 s", no_istioctl=False,
+                               setup=lambda m: m.istioctl.configure(hang={"version": {}})))
+    assert failed["changed"] is False  # nothing that changes the cluster was started
+    assert not [p for p in fake_istioctl.hung(matrix.istioctl.home) if alive(p)]
+
+
+def test_istioctl_dies_with_the_task_under_ansible_timeout(cluster, kubeconfig, istioctl, tmp_path, monkeypatch):
+    """ansible-core's `timeout:` does not signal the module (it stops reading it): istioctl must still go,
+    long before its own deadline, and the temporary kubeconfig with it."""
+    from conftest import run_playbook
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    istioctl.configure(hang={"install": {"child": True}})
+    args = dict(install_args()(type("M", (), {"istioctl": istioctl})), kubeconfig=yaml.safe_load(open(kubeconfig)))
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "under test", MODULE: args, "timeout": 5, "ignore_errors": True, "register": "result"}]}]
+    book = tmp_path / "timeout.yml"
+    book.write_text(yaml.safe_dump(play))
+    started = time.time()
+    proc = run_playbook(book)
+    assert "Timed out after 5 second(s)" in proc.stdout or "timed out" in proc.stdout.lower(), proc.stdout
+    pids = fake_istioctl.hung(istioctl.home)
+    assert len(pids) == 2
+    deadline = time.time() + 10  # the module polls every 0.5 s, then SIGTERM and up to 5 s of grace
+    while time.time() < deadline and [p for p in pids if alive(p)]:
+        time.sleep(0.2)
+    assert not [p for p in pids if alive(p)], "istioctl outlived the task (%.0f s after start)" % (time.time() - started)
+    deadline = time.time() + 5
+    while time.time() < deadline and list((tmp_path / "tmp").glob("ambient-mesh-*")):
+        time.sleep(0.2)
+    assert list((tmp_path / "tmp").glob("ambient-mesh-*")) == []
