@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Install one istioctl release into a directory, refusing any archive whose sha256 is not the pinned one.
 
     install_istioctl.py --version 1.30.3 --arch linux-amd64 --sha256-file FILE --dest /usr/local/bin
