@@ -3,7 +3,9 @@
 import subprocess
 
 import pytest
+import yaml
 
+import fake_istioctl
 from builders import ambient_namespace, waypoint
 from conftest import GATEWAY_V151, seed_istio
 from fake_istioctl import rendered
@@ -273,3 +275,50 @@ def test_a_tag_that_does_not_point_at_the_revision_after_tag_set_fails(cluster, 
     assert failed["webhooks"] == ["istio-revision-tag-prod-istio-other (istio.io/rev=other)"]
     assert cluster.get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
                        "istio-revision-tag-prod")["metadata"]["labels"]["istio.io/rev"] == "default"
+
+
+def test_v_prefixed_version_is_the_same_version(cluster, playbook, istioctl):
+    run = playbook.run("ambient.mesh.istio_install", args(istioctl, version="v1.30.3"))
+    assert run["changed"] is True and run["version"]["after"] == "1.30.3"
+    assert playbook.run("ambient.mesh.istio_install", args(istioctl, version="v1.30.3"))["changed"] is False
+
+
+def test_a_tag_reaches_istioctl_after_double_dash(cluster, playbook, istioctl):
+    playbook.run("ambient.mesh.istio_install", args(istioctl, tag="prod"))
+    (tag_call,) = [a for a in istioctl.calls() if a[:2] == ["tag", "set"]]
+    assert tag_call[-2:] == ["--", "prod"]  # after every flag, the kubeconfig's included
+
+
+def inline_kubeconfig(kubeconfig):
+    """The kubeconfig as a dict (as a vault or AWX credential may hand it over): istioctl needs a file."""
+    with open(kubeconfig) as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.mark.parametrize("outcome", ["success", "failure", "timeout", "istioctl_path is a directory"])
+def test_the_temporary_kubeconfig_is_private_and_removed(cluster, kubeconfig, playbook, istioctl, tmp_path, monkeypatch,
+                                                         outcome):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))  # where the module's tempfile.mkdtemp writes
+    extra = {"kubeconfig": inline_kubeconfig(kubeconfig)}
+    fails = None
+    if outcome == "failure":
+        istioctl.configure(fail={"install": {"rc": 1, "stderr": "Error: webhook timeout"}})
+        fails = "webhook timeout"
+    elif outcome == "timeout":
+        istioctl.configure(hang={"install": {}})
+        extra["istioctl_timeout"] = 2
+        fails = "istioctl install did not finish within its deadline of 2 s"
+    elif outcome == "istioctl_path is a directory":
+        extra["istioctl_path"] = str(tmp_path)
+        fails = "is a directory"
+    playbook.run("ambient.mesh.istio_install", args(istioctl, **extra), fails=fails)
+    written = [r for r in fake_istioctl.records(istioctl.home) if r.get("kubeconfig")]
+    if outcome != "istioctl_path is a directory":
+        assert written and all(r["kubeconfig"].startswith(str(tmp) + "/ambient-mesh-") for r in written)
+        assert {(r["kubeconfig_mode"], r["kubeconfig_dir_mode"]) for r in written} == {("0o600", "0o700")}
+    # nothing left behind with the token in it (kubernetes.core keeps its API discovery cache, k8srcp-*.json,
+    # in the same directory: resource lists, no credentials)
+    assert list(tmp.glob("ambient-mesh-*")) == []
+    assert all(p.name.startswith("k8srcp-") for p in tmp.iterdir()), list(tmp.iterdir())
