@@ -51,7 +51,9 @@ def test_four_step_idempotence_and_ordered_uninstall(cluster, kubeconfig, tmp_pa
     ({"install_istio_version": "1.31.0", "install_gateway_api_version": "v1.5.1"},
      "is version 1.30.3, but 1.31.0 is asked for"),
     ({"install_istioctl_path": "/nonexistent/istioctl"}, "istioctl was not found or failed"),
-    ({"install_istio_version": "1.99.0"}, "no Gateway API version is known"),
+    ({"install_istio_version": "1.99.0"}, "no Gateway API version is known: set install_gateway_api_version"),
+    # the message names the variable that is wrong, not install_gateway_api_version
+    ({"install_istio_version": "latest"}, "install_istio_version must be an Istio version like 1.30.3 (or v1.30.3), got latest"),
     ({"install_state": "upgrade"}, "value of install_state must be one of: present, absent, got: upgrade"),
 ])
 def test_preflight_stops_bad_input_before_any_change(cluster, kubeconfig, tmp_path, istioctl, variables, fragment):
@@ -64,3 +66,9 @@ def test_preflight_refuses_an_old_kubernetes(kubeconfig, tmp_path, istioctl, clu
     cluster.api.kubernetes_version = "v1.29.4"
     run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl),
              fails="needs Kubernetes 1.32 or newer; this cluster runs v1.29.4")
+
+
+def test_a_v_prefixed_version_is_accepted(cluster, kubeconfig, tmp_path, istioctl):
+    check = run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl, install_istio_version="v1.30.3"),
+                     check=True)
+    assert check.changed == 2  # the CRDs and Istio would change: preflight and the module took v1.30.3
