@@ -22,6 +22,7 @@ from kmock._internal import parsing
 
 from . import builtins, cel, exec as exec_mod, openapi, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
+from . import faults as faults_mod
 from .controllers import WaypointController, WorkloadController
 from .dataplane import DataPlane
 from .pods import PodController
@@ -99,7 +100,8 @@ class ApiServer(KubernetesScaffold):
     catalog: catalog_mod.Catalog = attrs.field(factory=catalog_mod.Catalog)
     objects: Store = attrs.field(factory=Store)  # (group, plural, namespace, name) -> object, indexed
     log: list = attrs.field(factory=list)  # one dict per request, for the tests to count
-    faults: list = attrs.field(factory=list)  # injected failures, see fail()
+    faults: list = attrs.field(factory=list)  # injected failures, see fail() and faults.py
+    outage_until: object = None  # time.time() an injected outage ends (faults.py)
     hold_crd_establishment: bool = False
     # seconds a Deployment/DaemonSet/StatefulSet deleted with propagationPolicy=Foreground stays
     # visible (deletionTimestamp set) while its pods terminate: {kind: seconds}, None for any kind
@@ -165,6 +167,8 @@ class ApiServer(KubernetesScaffold):
         parts = path.strip("/").split("/") if path != "/" else []
         if path == "/debug/requests":  # for tests and benchmarks in another process; not logged
             return self.log_summary()
+        if path == "/debug/faults":  # fault injection from a shell (faults.py); not logged
+            return await faults_mod.control(self, request)
         entry = {"method": method, "path": path, "params": params, "verb": None,
                  "resource": None, "namespace": None, "name": None, "subresource": None,
                  "dry_run": params.get("dryRun") == "All",
@@ -299,32 +303,19 @@ class ApiServer(KubernetesScaffold):
             by_verb[entry["verb"]] = by_verb.get(entry["verb"], 0) + 1
         return {"requests": len(counted), "writes": len(writes), "by_verb": by_verb}
 
-    def fail(self, verb, resource=None, status=503, times=1, retry_after=None, message="injected failure",
+    def fail(self, verb, resource=None, status=503, times=1, retry_after=None, message=None,
              retry_after_in=("header", "body")):
-        """Make the next `times` requests of `verb` (on `resource`) fail with `status`.
+        """Make the next `times` requests of `verb` (on `resource`) fail with `status` (faults.add).
 
         With `retry_after`, the answer asks the client to wait that many seconds the way
         kube-apiserver does: the Retry-After header and the Status body's details.retryAfterSeconds
-        (`retry_after_in` keeps only one of them, as a proxy that drops headers would)."""
-        self.faults.append({"verb": verb, "resource": resource, "status": status, "left": times,
-                            "retry_after": retry_after, "retry_after_in": tuple(retry_after_in),
-                            "message": message})
+        (`retry_after_in` keeps only one of them, as a proxy that drops headers would). A 403
+        without a message says what kube-apiserver says of the request's user, verb and resource."""
+        faults_mod.add(self.faults, verb, resource, status=status, times=times, retry_after=retry_after,
+                       message=message, retry_after_in=retry_after_in)
 
     def _inject_fault(self, entry):
-        for fault in self.faults:
-            if fault["left"] <= 0 or fault["verb"] not in (entry["verb"], "*"):
-                continue
-            if fault["resource"] not in (None, entry["resource"]):
-                continue
-            fault["left"] -= 1
-            entry["injected"] = fault["status"]
-            reason = {429: "TooManyRequests", 409: "Conflict", 500: "InternalError",
-                      503: "ServiceUnavailable", 504: "Timeout"}.get(fault["status"], "Failure")
-            wait = fault["retry_after"]
-            details = {"retryAfterSeconds": wait} if wait and "body" in fault["retry_after_in"] else {}
-            raise _RetryLaterError(status=fault["status"], reason=reason, message=fault["message"],
-                                   details=details,
-                                   retry_after=wait if wait and "header" in fault["retry_after_in"] else None)
+        faults_mod.inject(self.faults, entry, _RetryLaterError)
 
     # ---- reads -------------------------------------------------------------------------------
     def _key(self, res, namespace, name):
