@@ -19,6 +19,8 @@ The control endpoint (not logged, like /debug/requests):
     GET    /debug/faults                  the faults still armed, and whether an outage is planned
     POST   /debug/faults {"verb": "patch", "resource": "namespaces", "status": 503, "times": 100}
     POST   /debug/faults {"outage": 20}    close the listener 0.2 s from now, for 20 seconds
+    POST   /debug/faults {"verb": "patch", "dry_run": false, "after": 150, "outage": 30}
+                                          the 151st real patch starts an outage of 30 s (mid-batch)
     DELETE /debug/faults                  disarm every error fault
 """
 
@@ -35,20 +37,27 @@ from kmock import KubernetesError
 USER = "test"
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
-FIELDS = ("verb", "resource", "status", "times", "retry_after", "message", "retry_after_in", "user")
+FIELDS = ("verb", "resource", "status", "times", "retry_after", "message", "retry_after_in", "user", "after", "dry_run",
+          "outage")
 
 
 def add(faults, verb, resource=None, status=503, times=1, retry_after=None, message=None,
-        retry_after_in=("header", "body"), user=USER):
+        retry_after_in=("header", "body"), user=USER, after=0, dry_run=None, outage=None):
     """Arm a fault: the next `times` requests of `verb` ("*": any) on `resource` (group_resource, e.g.
-    "namespaces" or "gateways.gateway.networking.k8s.io"; None: any) fail with `status`."""
+    "namespaces" or "gateways.gateway.networking.k8s.io"; None: any) fail with `status`.
+
+    `after`: let that many matching requests through first; `dry_run`: match only dry runs (True) or
+    only real requests (False); `outage`: instead of an error answer, the matching request starts an
+    outage of that many seconds (its own connection drops unanswered: the server "died" mid-batch)."""
+    if outage is not None and (not isinstance(outage, (int, float)) or outage <= 0):
+        raise ValueError("outage is a number of seconds > 0, not %r" % (outage,))
     if not isinstance(status, int) or not 400 <= status <= 599:
         raise ValueError("status must be an HTTP error status (400-599), not %r" % (status,))
     if not isinstance(times, int) or times < 1:
         raise ValueError("times must be a positive integer, not %r" % (times,))
     faults.append({"verb": verb, "resource": resource, "status": status, "left": times,
                    "retry_after": retry_after, "retry_after_in": tuple(retry_after_in),
-                   "message": message, "user": user})
+                   "message": message, "user": user, "skip": int(after), "dry_run": dry_run, "outage": outage})
 
 
 def forbidden_message(entry, user=USER):
@@ -64,14 +73,25 @@ def forbidden_message(entry, user=USER):
     return "%s is forbidden: %s" % (subject, denial)
 
 
-def inject(faults, entry, error_cls):
-    """Raise the armed fault that matches this request (error_cls: a KubernetesError with retry_after)."""
-    for fault in faults:
+def inject(api, entry, error_cls):
+    """Raise the armed fault of api.faults that matches this request (error_cls: a KubernetesError with
+    retry_after), or start the outage it asks for."""
+    for fault in api.faults:
         if fault["left"] <= 0 or fault["verb"] not in (entry["verb"], "*"):
             continue
         if fault["resource"] not in (None, entry["resource"]):
             continue
+        if fault["dry_run"] is not None and bool(fault["dry_run"]) != bool(entry.get("dry_run")):
+            continue
+        if fault["skip"] > 0:
+            fault["skip"] -= 1
+            continue
         fault["left"] -= 1
+        if fault["outage"]:
+            entry["injected"] = "outage"
+            _drop_connections(api)  # this request's too: it is never answered
+            asyncio.ensure_future(outage(api, fault["outage"]))
+            raise error_cls(status=503, reason="ServiceUnavailable", message="outage", details={})
         entry["injected"] = fault["status"]
         status = fault["status"]
         message = fault["message"]
@@ -88,11 +108,18 @@ def inject(faults, entry, error_cls):
 
 
 def armed(faults):
-    return [dict((k, f[k]) for k in ("verb", "resource", "status", "left", "retry_after", "message")) for f in faults
-            if f["left"] > 0]
+    return [dict((k, f[k]) for k in ("verb", "resource", "status", "left", "retry_after", "message", "outage"))
+            for f in faults if f["left"] > 0]
 
 
 # ---- outages ---------------------------------------------------------------------------------
+def _drop_connections(api):
+    for server in list(api.servers):
+        for handler in list(server.server.runner.server.connections):
+            if handler.transport is not None:
+                handler.transport.close()
+
+
 async def _close(api):
     """Close every listener of the server and drop its open connections; what _reopen needs."""
     closed = []
@@ -101,9 +128,6 @@ async def _close(api):
         runner = raw.runner
         for site in list(runner.sites):
             await site.stop()
-        for handler in list(runner.server.connections):
-            if handler.transport is not None:
-                handler.transport.close()
         closed.append((runner, raw.host, raw.port))
     return closed
 
@@ -117,6 +141,7 @@ async def _reopen(closed):
 async def outage(api, seconds):
     """An outage of `seconds`, from the server's own loop."""
     closed = await _close(api)
+    _drop_connections(api)
     api.outage_until = time.time() + seconds
     try:
         await asyncio.sleep(seconds)
@@ -128,7 +153,12 @@ async def outage(api, seconds):
 def begin_outage(cluster, seconds):
     """From a test: the listener is closed when this returns; the returned future is done once the
     server listens again (after `seconds`)."""
-    closed = asyncio.run_coroutine_threadsafe(_close(cluster.api), cluster._loop).result(10)
+    async def close():
+        closed = await _close(cluster.api)
+        _drop_connections(cluster.api)
+        return closed
+
+    closed = asyncio.run_coroutine_threadsafe(close(), cluster._loop).result(10)
     cluster.api.outage_until = time.time() + seconds
 
     async def later():
@@ -187,7 +217,7 @@ def parse_spec(text):
         if not sep or key.strip() not in FIELDS:
             raise ValueError("%r: expected key=value with a key among %s" % (part, ", ".join(FIELDS)))
         value = value.strip()
-        spec[key.strip()] = int(value) if value.isdigit() else value
+        spec[key.strip()] = int(value) if value.isdigit() else {"true": True, "false": False}.get(value, value)
     if "verb" not in spec:
         raise ValueError("%r: verb is required" % text)
     return spec

@@ -303,19 +303,18 @@ class ApiServer(KubernetesScaffold):
             by_verb[entry["verb"]] = by_verb.get(entry["verb"], 0) + 1
         return {"requests": len(counted), "writes": len(writes), "by_verb": by_verb}
 
-    def fail(self, verb, resource=None, status=503, times=1, retry_after=None, message=None,
-             retry_after_in=("header", "body")):
-        """Make the next `times` requests of `verb` (on `resource`) fail with `status` (faults.add).
+    def fail(self, verb, resource=None, **options):
+        """Make the next `times` requests of `verb` (on `resource`) fail with `status`, or start an outage
+        (faults.add: status, times, retry_after, retry_after_in, message, after, dry_run, outage).
 
         With `retry_after`, the answer asks the client to wait that many seconds the way
         kube-apiserver does: the Retry-After header and the Status body's details.retryAfterSeconds
         (`retry_after_in` keeps only one of them, as a proxy that drops headers would). A 403
         without a message says what kube-apiserver says of the request's user, verb and resource."""
-        faults_mod.add(self.faults, verb, resource, status=status, times=times, retry_after=retry_after,
-                       message=message, retry_after_in=retry_after_in)
+        faults_mod.add(self.faults, verb, resource, **options)
 
     def _inject_fault(self, entry):
-        faults_mod.inject(self.faults, entry, _RetryLaterError)
+        faults_mod.inject(self, entry, _RetryLaterError)
 
     # ---- reads -------------------------------------------------------------------------------
     def _key(self, res, namespace, name):
