@@ -6,7 +6,9 @@
 Reads are one LIST per kind and namespace; an object already as desired costs no request of its
 own; every write is a server-side apply as field manager ambient.mesh, so fields that others own
 survive. A dry run of every changing object comes first, so a configuration the server rejects
-fails the whole batch before anything is written.
+fails the whole batch before anything is written. A write that fails part way (an outage) raises
+with what was written before it: changed, done (refs), results (those objects), failed and the
+grouped errors (see _errors.batch_error).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +21,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._diff import (
     diff_entry,
     with_config_hash,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, batch_error
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import object_ref
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import run_concurrently
 
@@ -111,29 +113,35 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
 
     failures = _apply_all(api, pending, concurrency, dry_run=True, force=force)
     if failures:
-        raise AmbientMeshError("the API server rejected %d of %d objects, so none was changed: %s"
-                               % (len(failures), len(objects), "; ".join(failures)), errors=failures)
+        raise batch_error("the API server rejected %d of %d objects, so none was changed"
+                          % (len(failures), len(objects)), failures)
 
     to_write = [(obj, result) for obj, result in pending if changed(result["before"], result["after"])]
-    if not check_mode:
-        failures = _apply_all(api, to_write, concurrency, dry_run=False, force=force)
-        if failures:
-            raise AmbientMeshError("%d of %d writes failed (run again to converge): %s"
-                                   % (len(failures), len(to_write), "; ".join(failures)), errors=failures)
-    for _obj, result in to_write:
+    failures = [] if check_mode else _apply_all(api, to_write, concurrency, dry_run=False, force=force)
+    failed_refs = set(ref for ref, _error in failures)
+    written = [result for _obj, result in to_write if result["ref"] not in failed_refs]
+    _mark_changed(written)
+    if failures:
+        # what was written stays written: the result says so (changed, done), and lists it
+        raise batch_error("%d of %d writes failed" % (len(failures), len(to_write)), failures,
+                          done=[r["ref"] for r in written], results=summarize(written))
+    return results
+
+
+def _mark_changed(results):
+    for result in results:
         result["changed"] = True
         result["action"] = "created" if result["before"] is None else "updated"
-    return results
 
 
 def _apply_all(api, pending, concurrency, dry_run, force):
     """Apply each (object, result) pair, recording the server's answer in result["after"];
-    returns the error messages."""
+    returns [(ref, AmbientMeshError)] of the requests that failed."""
     failures = []
     for item, answer, error in run_concurrently(
             lambda item: api.apply(item[0], dry_run=dry_run, force=force), pending, concurrency):
         if error is not None:
-            failures.append(error.msg)
+            failures.append((item[1]["ref"], error))
         else:
             item[1]["after"] = answer
     return failures

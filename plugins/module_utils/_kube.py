@@ -7,6 +7,16 @@ Built on kubernetes.core's client creation (auth options, K8S_AUTH_* variables, 
 impersonation, proxies). On top of it: discovery that sees CRDs created a moment ago, server-side
 apply with the field manager ``ambient.mesh``, dryRun=All for check mode, LIST with selectors,
 and retries with backoff on 429/5xx/connection errors within a time budget per request.
+
+How a run meets a dead or failing API server (what an operator on call wants to see):
+- connection refused on the first request of a run, from a server that never answered in this run:
+  fail at once, naming the server URL (a wrong kubeconfig or a server that is down: retrying for a
+  minute helps neither);
+- a server that answered and then refuses or drops connections is an outage: retried with backoff,
+  but all requests of the run share one outage budget (`request_budget` seconds from the first
+  refused request), so a batch of 500 requests gives up together, not 500 times in a row;
+- every retry is counted (`retries` in the result, by reason);
+- a 403 names the permission that is missing, from the Status the API server sends.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +24,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import re
 import threading
 import time
 
@@ -95,6 +107,25 @@ def _status_body(exc):
         return {}
 
 
+# kube-apiserver's authorization denial (k8s.io/apiserver pkg/endpoints/handlers/responsewriters/errors.go,
+# forbiddenMessage), inside apierrors.NewForbidden's '<resource> "<name>" is forbidden: <that>'.
+_FORBIDDEN = re.compile(r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)" in API group '
+                        r'"(?P<group>[^"]*)"(?: in the namespace "(?P<namespace>[^"]*)"| at the cluster scope)')
+
+
+def forbidden_text(message):
+    """What a 403 says is missing, as an operator grants it; None when the message is not kube-apiserver's."""
+    match = _FORBIDDEN.search(message or "")
+    if not match:
+        return None
+    where = 'in namespace %s (a Role there, or a ClusterRole)' % match.group("namespace") if match.group("namespace") \
+        else "at the cluster scope (a ClusterRole)"
+    return ('permission denied: user %s may not %s %s (API group "%s") %s; grant it a rule '
+            '{apiGroups: ["%s"], resources: ["%s"], verbs: ["%s"]}: running again will not help until then'
+            % (match.group("user"), match.group("verb"), match.group("resource"), match.group("group"), where,
+               match.group("group"), match.group("resource"), match.group("verb")))
+
+
 def api_error(exc, action):
     """An AmbientMeshError carrying the API server's own Status message."""
     body = _status_body(exc)
@@ -102,13 +133,74 @@ def api_error(exc, action):
     message = body.get("message") or getattr(exc, "summary", lambda: str(exc))()
     details = body.get("details") or {}
     causes = details.get("causes") or []
-    text = "%s failed: %s %s: %s" % (action, status, body.get("reason") or getattr(exc, "reason", ""), message)
+    cause = "%s %s: %s" % (status, body.get("reason") or getattr(exc, "reason", ""), message)
+    if status == 403:
+        cause = forbidden_text(message) or ("403 Forbidden: %s: the credentials lack a permission (RBAC); "
+                                            "running again will not help until it is granted" % message)
     if status == 409 and any(c.get("reason") == "FieldManagerConflict" for c in causes):
         owners = sorted(set(c.get("message", "") for c in causes))
         fields = [c.get("field") for c in causes]
-        text = ("%s failed: fields %s are owned by another field manager (%s); set force_conflicts: true to "
-                "take them over, or leave them to their owner" % (action, ", ".join(fields), "; ".join(owners)))
-    return AmbientMeshError(text, status=status, reason=body.get("reason"), causes=causes)
+        cause = ("fields %s are owned by another field manager (%s); set force_conflicts: true to "
+                 "take them over, or leave them to their owner" % (", ".join(fields), "; ".join(owners)))
+    return AmbientMeshError("%s failed: %s" % (action, cause), cause=cause,
+                            transient=status in RETRYABLE_STATUS, status=status, reason=body.get("reason"),
+                            causes=causes)
+
+
+def _chain(exc):
+    seen = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__ or (exc.reason if isinstance(getattr(exc, "reason", None),
+                                                                             BaseException) else None)
+    return seen
+
+
+def is_refused(exc):
+    """A connection the server's host refused (nothing listens there): ECONNREFUSED anywhere in the chain."""
+    return any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)) or "Connection refused" in str(exc)
+
+
+def connection_text(exc, url):
+    """One line for a connection failure, the same for every object it hit (so that a batch groups it):
+    urllib3's own text holds the address of a connection object, different per request."""
+    if is_refused(exc):
+        return "connection refused to %s" % url
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>:?\s*", "", str(exc)).strip(" :") or type(exc).__name__
+    return "connection to %s failed: %s" % (url, text)
+
+
+def _url_of(exc):
+    pool = getattr(exc, "pool", None)  # urllib3's MaxRetryError names the pool it tried
+    if pool is not None and getattr(pool, "host", None):
+        return "%s://%s:%s" % (getattr(pool, "scheme", "https"), pool.host, pool.port)
+    return "the API server"
+
+
+def kubeconfig_problem(params, environ=None):
+    """Which kubeconfig file was looked for and is missing, as a message; None when that is not the problem.
+
+    The order is kubernetes.core's (the kubeconfig option, then K8S_AUTH_KUBECONFIG) and then the kubernetes
+    client's default (KUBECONFIG, else ~/.kube/config: kubernetes/config/kube_config.py).
+    """
+    environ = os.environ if environ is None else environ
+    given = params.get("kubeconfig")
+    if isinstance(given, dict):
+        return None
+    if given:
+        source = "the kubeconfig option"
+    elif environ.get("K8S_AUTH_KUBECONFIG"):
+        given, source = environ["K8S_AUTH_KUBECONFIG"], "K8S_AUTH_KUBECONFIG"
+    elif environ.get("KUBECONFIG"):
+        given, source = environ["KUBECONFIG"], "KUBECONFIG"
+    else:
+        given, source = "~/.kube/config", "the default, as neither kubeconfig nor K8S_AUTH_KUBECONFIG is set"
+    paths = [os.path.expanduser(p) for p in str(given).split(os.pathsep) if p]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if not paths or len(missing) < len(paths):
+        return None
+    return ("kubeconfig %s does not exist (%s): give the path of a kubeconfig file (the kubeconfig option or "
+            "K8S_AUTH_KUBECONFIG), or host with api_key" % (", ".join(missing), source))
 
 
 class KubeApi(object):
@@ -122,10 +214,13 @@ class KubeApi(object):
         try:
             self._client = get_api_client(module=module).client
         except CoreException as exc:
-            raise AmbientMeshError("cannot connect to Kubernetes: %s" % exc)
+            raise AmbientMeshError(kubeconfig_problem(module.params) or "cannot connect to Kubernetes: %s" % exc)
         except CONNECTION_ERRORS as exc:
-            raise AmbientMeshError("cannot reach the Kubernetes API server: %s; check kubeconfig, context "
-                                   "and host" % exc)
+            # kubernetes.core asks for /version while it creates the client: this is the run's first request
+            raise AmbientMeshError("cannot reach the Kubernetes API server: %s; it has not answered once in this run, "
+                                   "so this was not retried: check that it runs and that kubeconfig, context or host "
+                                   "point at it" % connection_text(exc, _url_of(exc)))
+        self.url = getattr(getattr(self._client, "configuration", None), "host", None) or "the API server"
         self.field_manager = field_manager
         # Each request gets its own retry budget: a module that waits for minutes must still ride
         # out a 503 that comes late in its run.
@@ -134,6 +229,11 @@ class KubeApi(object):
         self._clock = clock
         self._discovered = {}
         self._lock = threading.Lock()
+        # the server answered (any HTTP status) in this run: kubernetes.core's client creation asks for /version
+        self._answered = True
+        self._outage_deadline = None  # while it refuses after having answered: when to give up
+        self._retries = {}  # reason -> count
+        self._retry_seconds = 0.0
         self._own_the_retries()
 
     def _own_the_retries(self):
@@ -147,13 +247,36 @@ class KubeApi(object):
             pools.clear()
 
     # ---- transport ---------------------------------------------------------------------
-    @staticmethod
-    def _classify(exc):
+    def _classify(self, exc):
         if isinstance(exc, DynamicApiError) and status_of(exc) in RETRYABLE_STATUS:
             return retry_after_seconds(getattr(exc, "headers", None), _status_body(exc)) or 0
         if isinstance(exc, CONNECTION_ERRORS):
+            with self._lock:
+                if not self._answered and is_refused(exc):
+                    return None  # fail fast: nothing listens there, and nothing did in this run
+                if self._outage_deadline is None:
+                    self._outage_deadline = self._clock() + self.budget_seconds
             return 0
         return None
+
+    def _on_retry(self, exc, delay):
+        reason = str(status_of(exc)) if isinstance(exc, DynamicApiError) else (
+            "connection refused" if is_refused(exc) else "connection error")
+        with self._lock:
+            self._retries[reason] = self._retries.get(reason, 0) + 1
+            self._retry_seconds += delay
+
+    def _answer(self):
+        with self._lock:
+            self._answered = True
+            self._outage_deadline = None
+
+    @property
+    def retries(self):
+        """Retries taken in this run: {count, by_reason: {"503": 2, "connection refused": 4}, seconds}."""
+        with self._lock:
+            return {"count": sum(self._retries.values()), "by_reason": dict(self._retries),
+                    "seconds": round(self._retry_seconds, 3)}
 
     def request(self, method, path, body=None, content_type=None, query=None, action=None):
         """The decoded JSON answer; DynamicApiError for an error status after retries."""
@@ -162,14 +285,30 @@ class KubeApi(object):
             params["content_type"] = content_type
 
         def send():
-            return self._client.request(method, path, body=body, **params)
+            try:
+                answer = self._client.request(method, path, body=body, **params)
+            except DynamicApiError:
+                self._answer()
+                raise
+            self._answer()
+            return answer
 
         try:
-            return call_with_retries(send, self._classify, Budget(self.budget_seconds, clock=self._clock),
-                                     sleep=self._sleep)
+            return call_with_retries(send, self._classify, _RequestBudget(self, self.budget_seconds),
+                                     sleep=self._sleep, on_retry=self._on_retry)
         except CONNECTION_ERRORS as exc:
-            raise AmbientMeshError("%s failed: cannot reach the Kubernetes API server: %s"
-                                   % (action or "%s %s" % (method, path), exc))
+            cause = connection_text(exc, self.url)
+            with self._lock:
+                answered = self._answered
+            if answered:
+                note = "; it answered earlier in this run (an outage): retried for up to %ss" % self.budget_seconds
+            elif is_refused(exc):
+                note = ("; it has not answered once in this run, so this was not retried: check that the API "
+                        "server runs and that kubeconfig, context or host point at it")
+            else:
+                note = ""
+            raise AmbientMeshError("%s failed: cannot reach the Kubernetes API server: %s%s"
+                                   % (action or "%s %s" % (method, path), cause, note), cause=cause, transient=True)
 
     # ---- discovery ---------------------------------------------------------------------
     def _group_version(self, group, version, refresh=False):
@@ -296,6 +435,19 @@ class KubeApi(object):
             return self.request("GET", "/version", action="GET /version")
         except DynamicApiError as exc:
             raise api_error(exc, "GET /version")
+
+
+class _RequestBudget(Budget):
+    """A request's own budget, cut short by the run's outage budget while the server refuses."""
+
+    def __init__(self, api, seconds):
+        super(_RequestBudget, self).__init__(seconds, clock=api._clock)
+        self._api = api
+
+    def left(self):
+        left = super(_RequestBudget, self).left()
+        outage = self._api._outage_deadline
+        return left if outage is None else min(left, outage - self._clock())
 
 
 def run_concurrently(func, items, workers):

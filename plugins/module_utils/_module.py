@@ -7,14 +7,70 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.errors import NoLogError
+
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, cap
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._wait import slow_waits, start_recording, stop_recording
 
 
 def run_with_api(module, work):
-    """work(api) with a connected KubeApi; an AmbientMeshError becomes fail_json(msg, **details)."""
+    """work(api) with a connected KubeApi; an AmbientMeshError becomes fail_json(msg, **details).
+
+    Every result, failed or not, carries `retries` (what the API layer retried, by reason) and
+    `waits` (each wait: what, seconds, polls, met); a wait longer than _wait.SLOW_WAIT seconds is
+    also a warning. A failed result keeps the error's details (`changed: true` when something was
+    written before the failure); a batch's per-object failures are reduced to their refs in `failed`,
+    their errors being grouped in `errors`, so that nothing is printed once per object.
+    """
+    start_recording()
+    api = None
     try:
         api = KubeApi(module, budget_seconds=module.params["request_budget"])
-        return work(api)
+        result = work(api)
     except AmbientMeshError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+        details = dict(exc.details)
+        if isinstance(details.get("failed"), list):
+            details["failed"] = [f["ref"] if isinstance(f, dict) and "ref" in f else f for f in details["failed"]]
+        details.update(_run_report(module, api))
+        module.fail_json(msg=cap(exc.msg), **details)
+    report = _run_report(module, api)
+    if isinstance(result, dict):
+        for key, value in report.items():
+            result.setdefault(key, value)
+    return result
+
+
+def _run_report(module, api):
+    waits = stop_recording()
+    for warning in slow_waits(waits):
+        module.warn(warning)
+    retries = api.retries if api is not None else {"count": 0, "by_reason": {}, "seconds": 0.0}
+    return {"retries": retries, "waits": waits}
+
+
+class AmbientModule(AnsibleModule):
+    """AnsibleModule whose argument errors name the option.
+
+    ansible-core lists no_log values before it checks types; a string where a list of mappings is
+    expected (namespaces: hello) then fails in check_type_dict first, and AnsibleModule reports only
+    that first error: "dictionary requested, could not parse JSON or key=value", without the option
+    (ansible/module_utils/common/arg_spec.py, ArgumentSpecValidator.validate; the same in ansible-core
+    2.19 and 2.21). The type errors that follow it do name the option: report those instead.
+    Used as kubernetes.core's AnsibleK8SModule(module_class=AmbientModule, ...).
+    """
+
+    def fail_json(self, msg, **kwargs):
+        result = getattr(self, "validation_result", None)
+        if result is not None and result.errors and isinstance(result.errors[0], NoLogError):
+            named = [e.msg for e in result.errors if not isinstance(e, NoLogError)]
+            if named and msg == result.errors.msg:
+                msg = "; ".join(named) + _list_hint(named)
+        super(AmbientModule, self).fail_json(msg=msg, **kwargs)
+
+
+def _list_hint(messages):
+    if any("unable to convert to dict" in m for m in messages):
+        return " (a list of mappings is written as YAML items, for example '- name: hello', not as a string)"
+    return ""

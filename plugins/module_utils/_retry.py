@@ -59,10 +59,11 @@ class Budget(object):
         return self.deadline - self._clock()
 
 
-def call_with_retries(func, classify, budget, sleep=time.sleep):
+def call_with_retries(func, classify, budget, sleep=time.sleep, on_retry=None):
     """Call func() until it succeeds, classify(exc) says "no retry", or the budget runs out.
 
     classify(exc) returns None (do not retry) or the Retry-After seconds (0 for none given).
+    on_retry(exc, delay) is told of each retry before its sleep, so that the caller can report them.
     """
     attempt = 0
     while True:
@@ -76,4 +77,6 @@ def call_with_retries(func, classify, budget, sleep=time.sleep):
             delay = backoff_delay(attempt, retry_after if retry_after > 0 else None)
             if budget.left() <= delay:
                 raise
+            if on_retry is not None:
+                on_retry(exc, delay)
             sleep(delay)
