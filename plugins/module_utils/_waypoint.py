@@ -7,10 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, diff_entries, summarize
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
+    DATAPLANE_MODE,
     DEFAULT_TAG_WEBHOOK,
     DEFAULT_VALIDATOR,
     ISTIOD_SELECTOR,
@@ -45,18 +48,38 @@ FIXES = {
 }
 
 
+DNS_LABEL_RULE = "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, " \
+                 "at most 63 characters"
+
+
+def _name_problem(option, value):
+    """What is wrong with a namespace or Service name given in `option`, or None. Kubernetes names namespaces
+    and Services with DNS-1123 labels (an uppercase letter is refused by the API server, not a missing value)."""
+    if value is None or value == "":
+        return "%s is required" % option
+    if not valid_dns_label(value):
+        return "%s %r is not a valid name: it must be %s" % (option, value, DNS_LABEL_RULE)
+    return None
+
+
 def normalize(items):
     out, problems, seen = [], [], set()
     for index, item in enumerate(items or []):
         spec = dict(item)
         ref = "%s/%s" % (spec.get("namespace"), spec.get("name"))
         where = "waypoint %d (%s)" % (index, ref)
+        option = "waypoints[%d]" % index
         if spec["name"] == "none":
             problems.append("%s: the name none is reserved (use-waypoint=none means no waypoint)" % where)
         elif not valid_dns_label(spec["name"]):
-            problems.append("%s: %r is not a valid name" % (where, spec["name"]))
-        if not valid_dns_label(spec.get("namespace")):
-            problems.append("%s: namespace is required" % where)
+            problems.append("%s: %s" % (where, _name_problem(option + ".name", spec["name"])))
+        named = [(option + ".namespace", spec.get("namespace"))]
+        named += [("%s.enroll_namespaces[%d]" % (option, i), v) for i, v in enumerate(spec.get("enroll_namespaces") or [])]
+        named += [("%s.enroll_services[%d]" % (option, i), v) for i, v in enumerate(spec.get("enroll_services") or [])]
+        for name_option, value in named:
+            problem = _name_problem(name_option, value)
+            if problem:
+                problems.append("%s: %s" % (where, problem))
         if ref in seen:
             problems.append("%s is listed twice" % ref)
         seen.add(ref)
@@ -204,9 +227,34 @@ def revision_problems(specs, namespaces, planes):
     return problems
 
 
+def ambient_problems(specs, namespaces):
+    """Namespaces bound to a waypoint while not in ambient mode: their pods' traffic is not redirected to
+    ztunnel, so none of it reaches the waypoint. istioctl only warns (Istio 1.30.3
+    istioctl/pkg/waypoint/waypoint.go, `waypoint apply --enroll-namespace`: "namespace is not enrolled in
+    ambient"); a binding that silently does nothing is refused here, before any change."""
+    problems = []
+    for spec in specs:
+        if spec["state"] != "present":
+            continue
+        for kind, name, _namespace in spec["targets"]:
+            if kind != "Namespace" or name not in namespaces:
+                continue  # a missing namespace is reported by plan_bindings
+            mode = labels_of(namespaces[name]).get(DATAPLANE_MODE)
+            if mode != "ambient":
+                problems.append(
+                    "namespace %s is not in ambient mode (%s), so binding it to waypoint %s/%s would do nothing: "
+                    "its pods' traffic does not go through ztunnel; enroll it first (ambient.mesh.ambient_namespace), "
+                    "or set require_ambient: false when it is enrolled later in this play or its pods are enrolled "
+                    "one by one" % (name, "%s=%s" % (DATAPLANE_MODE, mode) if mode else "no %s label" % DATAPLANE_MODE,
+                                    spec["namespace"], spec["name"]))
+    return problems
+
+
 def plan_bindings(specs, namespaces, services, overwrite):
-    """[(apiVersion, kind, namespace, name, patch)] and the problems that stop the run."""
-    edits, problems = [], []
+    """[(apiVersion, kind, namespace, name, patch)], the problems that stop the run, and the rebinds:
+    {(kind, namespace, name): {"from": (ns, name), "to": (ns, name), "restore": patch}} for each target
+    that moves from another waypoint (the patch puts its old binding back)."""
+    edits, problems, rebinds = [], [], {}
     for spec in specs:
         if spec["state"] != "present":
             continue
@@ -225,14 +273,21 @@ def plan_bindings(specs, namespaces, services, overwrite):
                 continue
             own_ns = name if kind == "Namespace" else namespace
             current = _bound_to(obj, own_ns)
-            if current is not None and current != (spec["namespace"], spec["name"]) and not overwrite:
+            target = (spec["namespace"], spec["name"])
+            if current is not None and current != target and not overwrite:
                 problems.append("%s %s already uses waypoint %s/%s: set overwrite: true to rebind it"
                                 % (kind, name, current[0], current[1]))
                 continue
-            patch = labels_patch(labels_of(obj), binding_labels(spec, own_ns))
+            live = labels_of(obj)
+            wanted = binding_labels(spec, own_ns)
+            patch = labels_patch(live, wanted)
             if patch:
                 edits.append(("v1", kind, namespace, name, patch))
-    return edits, problems
+                if current is not None and current != target:
+                    old = dict((key, live.get(key)) for key in wanted)
+                    rebinds[(kind, namespace, name)] = {"from": current, "to": target,
+                                                        "restore": labels_patch(apply_labels(live, patch), old)}
+    return edits, problems, rebinds
 
 
 def unbind_edits(specs, namespaces, services):
@@ -294,23 +349,41 @@ def _bound_problem(service, waypoint):
     return text
 
 
+def _gateway_pending(gateways, waypoints):
+    pending = []
+    for key in waypoints:
+        met, cond = condition_state(gateways.get(key) or {}, "Programmed")
+        if not met:
+            pending.append("%s: %s" % (ref_of(GATEWAY[1], key[0], key[1]), describe(cond)))
+    return pending
+
+
+def _read_gateways(api):
+    return dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g) for g in api.list(*GATEWAY))
+
+
+def wait_programmed(api, waypoints, timeout):
+    """Programmed on the given (namespace, name) waypoints: the proof a rebind waits for."""
+    def predicate(gateways):
+        pending = _gateway_pending(gateways, sorted(waypoints))
+        return not pending, "; ".join(pending)
+
+    wait_for(lambda: _read_gateways(api), predicate, timeout,
+             "the new waypoints to be Programmed before anything is moved to them", interval=1.0)
+
+
 def wait_working(api, specs, expected, timeout):
     """Programmed on every Gateway and WaypointBound on every expected Service, read by LIST."""
-    present = [s for s in specs if s["state"] == "present"]
+    present = [(s["namespace"], s["name"]) for s in specs if s["state"] == "present"]
 
     def read():
-        gateways = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g) for g in api.list(*GATEWAY))
         services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s)
                         for s in api.list("v1", "Service")) if expected else {}
-        return gateways, services
+        return _read_gateways(api), services
 
     def predicate(state):
         gateways, services = state
-        pending = []
-        for spec in present:
-            met, cond = condition_state(gateways.get((spec["namespace"], spec["name"])) or {}, "Programmed")
-            if not met:
-                pending.append("%s: %s" % (ref_of(GATEWAY[1], spec["namespace"], spec["name"]), describe(cond)))
+        pending = _gateway_pending(gateways, present)
         for key, waypoint in sorted(expected.items()):
             problem = _bound_problem(services.get(key) or {"metadata": {"namespace": key[0], "name": key[1]}},
                                      waypoint)
@@ -319,6 +392,24 @@ def wait_working(api, specs, expected, timeout):
         return not pending, "; ".join(pending)
 
     wait_for(read, predicate, timeout, "the waypoints to be Programmed and their Services bound", interval=1.0)
+
+
+def restore_bindings(api, rebinds, moved, concurrency):
+    """Put the old binding back on each rebound object in `moved` ({(kind, namespace, name)}); returns the
+    refs restored and the errors of those that could not be."""
+    edits = [("v1", key[0], key[1], key[2], rebinds[key]["restore"]) for key in sorted(moved) if rebinds[key]["restore"]]
+    restored, errors = [], []
+    for (_api_version, kind, namespace, name, _patch), _answer, error in patch_all(api, edits, False, concurrency):
+        if error is None:
+            restored.append((kind, namespace, name))
+        else:
+            errors.append("%s: %s" % (ref_of(kind, namespace, name), error.msg))
+    return restored, errors
+
+
+def _rebound_entries(rebinds, moved):
+    return [{"object": ref_of(key[0], key[1], key[2]), "from": "%s/%s" % rebinds[key]["from"],
+             "to": "%s/%s" % rebinds[key]["to"]} for key in sorted(moved)]
 
 
 def _edit_entries(answers, namespaces, services):
@@ -334,43 +425,96 @@ def _edit_entries(answers, namespaces, services):
 def run(api, params, check_mode):
     specs = normalize(params["waypoints"])
     namespaces, services = read_targets(api)
-    edits, problems = plan_bindings(specs, namespaces, services, params["overwrite"])
-    if any(s["state"] == "present" for s in specs):
+    edits, problems, rebinds = plan_bindings(specs, namespaces, services, params["overwrite"])
+    if params.get("require_ambient", True):
+        problems += ambient_problems(specs, namespaces)
+    if params.get("require_istiod", True) and any(s["state"] == "present" for s in specs):
         problems += revision_problems(specs, namespaces, read_control_planes(api, services))
     if problems:
         raise AmbientMeshError("cannot bind waypoints: " + "; ".join(problems), problems=problems)
 
+    deadline = time.monotonic() + params["wait_timeout"]
     present = [gateway_for(s) for s in specs if s["state"] == "present"]
     results = apply_objects(api, present, check_mode=check_mode, force=params["force_conflicts"],
                             concurrency=params["concurrency"]) if present else []
     diff = diff_entries(results)
-    answers = patch_all(api, edits, check_mode, params["concurrency"])
+    changes = ["%s %s" % (r["ref"], r["action"]) for r in results if r["changed"]]
+    proving = params["wait"] and not check_mode
 
+    # A rebind moves traffic off a waypoint that works: the new waypoint proves itself (Programmed) first,
+    # and when it does not, nothing is moved.
+    if proving and rebinds:
+        try:
+            wait_programmed(api, set(r["to"] for r in rebinds.values()), max(1, deadline - time.monotonic()))
+        except AmbientMeshError as exc:
+            raise AmbientMeshError(
+                "%s; nothing was rebound: %s stay%s on the waypoint%s they use" % (
+                    exc.msg, ", ".join(e["object"] for e in _rebound_entries(rebinds, rebinds)),
+                    "s" if len(rebinds) == 1 else "", "" if len(rebinds) == 1 else "s"),
+                changed=bool(changes), changes=changes, bound=[], rebound=[], restored=[])
+
+    bind_answers = patch_all(api, edits, check_mode, params["concurrency"])
     absent = [s for s in specs if s["state"] == "absent"]
     unbinds = unbind_edits(specs, namespaces, services) if absent else []
-    answers += patch_all(api, unbinds, check_mode, params["concurrency"])
+    unbind_answers = patch_all(api, unbinds, check_mode, params["concurrency"])
+    answers = bind_answers + unbind_answers
     diff += _edit_entries(answers, namespaces, services)
     failures = [e.msg for _edit, _answer, e in answers if e]
+    done = [(edit[1], edit[2], edit[3]) for edit, _answer, e in bind_answers if e is None]
+    bound = [ref_of(*key) for key in done]
+    moved = set(key for key in rebinds if key in done)
+    changes += ["%s bound" % ref for ref in bound]
+    changes += ["%s unbound" % ref_of(edit[1], edit[2], edit[3]) for edit, _answer, e in unbind_answers if e is None]
     deleted = []
     if not failures:
-        live = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
-                    for g in (api.list(*GATEWAY) if absent else []))
+        live = _read_gateways(api) if absent else {}
         for spec in absent:
             gateway = live.get((spec["namespace"], spec["name"]))
             if gateway is not None:
                 api.delete(GATEWAY[0], GATEWAY[1], spec["name"], namespace=spec["namespace"], dry_run=check_mode)
                 deleted.append("%s/%s" % (spec["namespace"], spec["name"]))
+                changes.append("%s deleted" % ref_of(GATEWAY[1], spec["namespace"], spec["name"]))
                 diff.append(diff_entry(gateway, None))
     if failures:
-        raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures))
+        raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures),
+                               changed=bool(changes), changes=changes, bound=bound,
+                               rebound=_rebound_entries(rebinds, moved), restored=[])
 
-    if params["wait"] and not check_mode and present:
-        wait_working(api, specs, services_to_prove(specs, services_after(services, edits)), params["wait_timeout"])
+    if proving and present:
+        try:
+            wait_working(api, specs, services_to_prove(specs, services_after(services, edits)),
+                         max(1, deadline - time.monotonic()))
+        except AmbientMeshError as exc:
+            raise _failed_proof(api, exc, params, rebinds, moved, changes, bound)
 
     return dict(_gateway_results(summarize(results), absent, deleted, params.get("results") or "changed"),
                 changed=any(r["changed"] for r in results) or bool(edits) or bool(unbinds) or bool(deleted),
                 bound=[ref_of(e[1], e[2], e[3]) for e in edits], unbound=[ref_of(e[1], e[2], e[3]) for e in unbinds],
+                rebound=_rebound_entries(rebinds, moved if not check_mode else rebinds),
                 deleted=deleted, diff=module_diff(diff))
+
+
+def _failed_proof(api, exc, params, rebinds, moved, changes, bound):
+    """The error for a wait that failed after the bindings were written: what changed, and the rebound objects
+    put back on their old waypoints (unless restore_on_failure is false)."""
+    msg = exc.msg
+    restored = []
+    if moved and params.get("restore_on_failure", True):
+        keys, errors = restore_bindings(api, rebinds, moved, params["concurrency"])
+        restored = _rebound_entries(rebinds, keys)
+        changes = changes + ["%s put back on waypoint %s" % (e["object"], e["from"]) for e in restored]
+        if restored:
+            msg += "; put back on their old waypoints (restore_on_failure): %s" % ", ".join(
+                "%s (%s)" % (e["object"], e["from"]) for e in restored)
+        if errors:
+            msg += "; could not be put back (run again, or fix the labels by hand): %s" % "; ".join(errors)
+    elif moved:
+        msg += "; left on the new waypoint as restore_on_failure is false: %s" % ", ".join(
+            ref_of(*key) for key in sorted(moved))
+    if changes:
+        msg += "; changed before the failure: %s" % ", ".join(changes)
+    return AmbientMeshError(msg, changed=bool(changes), changes=changes, bound=bound,
+                            rebound=_rebound_entries(rebinds, moved), restored=restored)
 
 
 def _gateway_results(applied, absent, deleted, mode):

@@ -17,7 +17,7 @@ description:
     C(service) included, as C(istioctl waypoint apply --for) writes it, C(istio.io/rev) when a revision
     is given), many waypoints in one call. A C(istio.io/waypoint-for) set by another field manager is a
     conflict (see O(force_conflicts)), not a silent UnsupportedTrafficType later.
-  - Refuses, before any change, a waypoint that no running istiod would program. istiod programs only
+  - Refuses, before any change, a waypoint that no running istiod would program (see O(require_istiod)). istiod programs only
     Gateways of its own revision or tags; a Gateway without C(istio.io/rev) takes its namespace's
     C(istio.io/rev), else the default revision. Revisions are read from the istiod Deployments'
     C(istio.io/rev) labels, tags from the C(istio-revision-tag-<tag>) MutatingWebhookConfigurations and
@@ -27,6 +27,16 @@ description:
     C(istio.io/use-waypoint-namespace) across namespaces). Rebinding something bound to another
     waypoint needs O(overwrite=true) and is never a silent skip (C(istioctl waypoint apply
     --enroll-namespace) only warns).
+  - A rebind (O(overwrite=true)) moves traffic off a waypoint that works, so the new waypoint proves itself
+    first - the module waits until it is C(Programmed) and only then moves the namespace or Service to it;
+    when it never becomes C(Programmed), nothing is moved. When the proof after the move fails
+    (C(WaypointBound) not True, for example C(AttachmentDenied)), what was moved is put back on its old
+    waypoint, unless O(restore_on_failure=false). With O(wait=false) nothing is proven and the move is made
+    at once.
+  - Refuses, before any change, to bind a namespace that is not in ambient mode (no
+    C(istio.io/dataplane-mode=ambient)) - its pods' traffic does not go through ztunnel, so the waypoint
+    would never see it (C(istioctl waypoint apply --enroll-namespace) only warns). See O(require_ambient).
+  - A failed run reports C(changed=true) when it wrote something before the failure, and what in RV(changes).
   - Waits for C(Programmed=True) on each Gateway and C(istio.io/WaypointBound=True) on every bound
     Service; a failure reports istiod's reason (WaypointIsNotReady, AttachmentDenied,
     UnsupportedTrafficType, ...) with a fix. ExternalName Services and the Services of waypoints and
@@ -66,7 +76,8 @@ options:
         type: str
         default: waypoint
       namespace:
-        description: Where the waypoint runs.
+        description: Where the waypoint runs; a namespace name (a DNS-1123 label, lowercase), as are the
+          entries of O(waypoints[].enroll_namespaces).
         type: str
         required: true
       waypoint_for:
@@ -108,9 +119,33 @@ options:
         choices: [present, absent]
         default: present
   overwrite:
-    description: Rebind namespaces and Services that use another waypoint.
+    description:
+      - Rebind namespaces and Services that use another waypoint. The new waypoint must be C(Programmed)
+        before anything is moved to it (when O(wait=true)).
     type: bool
     default: false
+  restore_on_failure:
+    description:
+      - When the proof after a rebind fails (the new waypoint stops being C(Programmed), or a moved Service is
+        not C(WaypointBound)), put each moved namespace and Service back on the waypoint it used before, so
+        that traffic stays on a waypoint that works. The failed result lists them in RV(restored).
+      - V(false) leaves them on the new waypoint, for an operator who wants to look at it as it failed.
+    type: bool
+    default: true
+  require_ambient:
+    description:
+      - Refuse, before any change, to bind a namespace that is not in ambient mode.
+      - V(false) for the deliberate cases - the namespace is enrolled later in the same play, or its pods
+        are enrolled one by one with the C(istio.io/dataplane-mode) label on the pod.
+    type: bool
+    default: true
+  require_istiod:
+    description:
+      - Refuse, before any change, a waypoint of a revision (its own, its namespace's or the default one) that
+        no running istiod serves, as it would never be C(Programmed).
+      - V(false) when that istiod is installed later in the same play; the wait (O(wait)) still needs it.
+    type: bool
+    default: true
   results:
     description:
       - What RV(waypoints) lists. V(changed) lists only the Gateways this run created or updated (would, in
@@ -148,6 +183,14 @@ EXAMPLES = r"""
         namespace: mesh-infra
         enroll_namespaces: [team-a, team-b]
 
+- name: Move a namespace to a new waypoint; back to the old one if the new one fails its proof
+  ambient.mesh.waypoint:
+    waypoints:
+      - name: waypoint-v2
+        namespace: hello
+        enroll_namespace: true
+    overwrite: true
+
 - name: Remove a waypoint (its bindings first)
   ambient.mesh.waypoint:
     waypoints:
@@ -176,6 +219,27 @@ unbound:
   returned: always
   type: list
   elements: str
+rebound:
+  description: Namespaces and Services moved from another waypoint (O(overwrite)), with both waypoints as
+    namespace/name.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"object": "Namespace hello", "from": "hello/old", "to": "hello/waypoint"}]
+restored:
+  description: On a failed run, the rebound namespaces and Services put back on their old waypoint
+    (O(restore_on_failure)).
+  returned: when the proof after a rebind failed
+  type: list
+  elements: dict
+  sample: [{"object": "Namespace hello", "from": "hello/old", "to": "hello/waypoint"}]
+changes:
+  description: On a failed run, what was written before the failure (Gateways applied, objects bound, unbound
+    or put back); with any, the result says C(changed=true).
+  returned: when the run failed after its checks
+  type: list
+  elements: str
+  sample: ["Gateway hello/waypoint created", "Namespace hello bound"]
 deleted:
   description: Gateways deleted, as namespace/name.
   returned: always
@@ -239,6 +303,9 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
         )),
         overwrite=dict(type="bool", default=False),
+        restore_on_failure=dict(type="bool", default=True),
+        require_ambient=dict(type="bool", default=True),
+        require_istiod=dict(type="bool", default=True),
         results=dict(type="str", choices=["changed", "all"], default="changed"),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)

@@ -8,6 +8,8 @@ from conftest import GATEWAY_V151, seed_istio
 pytestmark = pytest.mark.integration
 MODULE = "ambient.mesh.waypoint"
 GW = ("gateway.networking.k8s.io/v1", "Gateway")
+# a namespace is bound to a waypoint only in ambient mode (require_ambient)
+AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 
 
 @pytest.fixture
@@ -88,7 +90,7 @@ def test_cross_namespace_waypoint(mesh, playbook):
 
 def test_attachment_denied_is_surfaced(mesh, playbook):
     for ns in ("mesh-infra", "team-a"):
-        mesh.put(namespace(ns))
+        mesh.put(namespace(ns, **AMBIENT))
     mesh.put(service("team-a", "api"))
     result = playbook.run(MODULE, {"waypoints": [{"name": "shared", "namespace": "mesh-infra",
                                                   "allowed_namespaces": "same", "enroll_namespaces": ["team-a"]}],
@@ -100,7 +102,7 @@ def test_attachment_denied_is_surfaced(mesh, playbook):
 
 
 def test_waypoint_not_ready_is_surfaced(mesh, playbook):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     mesh.put(service("hello", "helloworld"))
     mesh.set_readiness("Deployment", "hello", "waypoint", None)  # the waypoint's pods never come up
     result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 3},
@@ -111,7 +113,7 @@ def test_waypoint_not_ready_is_surfaced(mesh, playbook):
 
 
 def test_a_stale_waypoint_for_set_by_someone_else_is_a_conflict(mesh, playbook):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     mesh.put(service("hello", "helloworld"))
     args = {"waypoints": [{"namespace": "hello", "enroll_services": ["helloworld"]}], "wait_timeout": 3}
     assert not playbook.run(MODULE, args).get("failed")
@@ -130,14 +132,14 @@ def test_a_stale_waypoint_for_set_by_someone_else_is_a_conflict(mesh, playbook):
 
 def test_istiod_not_answering_is_surfaced(mesh, playbook):
     mesh.api.waypoints.enabled = False
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello"}], "wait_timeout": 2},
                           fails="Gateway hello/waypoint: Programmed=Unknown (Pending)")
     assert result["failed"] is True and "Gateway hello/waypoint: Programmed=Unknown (Pending)" in result["msg"]
 
 
 def test_overwrite_is_needed_to_rebind_and_never_silent(mesh, playbook):
-    mesh.put(namespace("hello", **{"istio.io/use-waypoint": "old"}))
+    mesh.put(namespace("hello", **AMBIENT, **{"istio.io/use-waypoint": "old"}))
     mark = mesh.mark()
     refused = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}]},
                            fails="Namespace hello already uses waypoint hello/old: set overwrite: true")
@@ -159,7 +161,7 @@ def test_overwrite_is_needed_to_rebind_and_never_silent(mesh, playbook):
     ({"namespace": "hello", "enroll_services": ["ghost"]}, "Service hello/ghost does not exist"),
 ])
 def test_refusals_change_nothing(mesh, playbook, waypoint, fragment):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     mesh.put(service("hello", "helloworld"))
     mark = mesh.mark()
     result = playbook.run(MODULE, {"waypoints": [waypoint]}, fails=fragment)
@@ -168,7 +170,7 @@ def test_refusals_change_nothing(mesh, playbook, waypoint, fragment):
 
 
 def test_absent_unbinds_first_then_deletes_and_keeps_foreign_labels(mesh, playbook):
-    mesh.put(namespace("hello", team="a"))
+    mesh.put(namespace("hello", team="a", **AMBIENT))
     mesh.put(service("hello", "helloworld", labels={"app": "helloworld"}))
     playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True,
                                          "enroll_services": ["helloworld"]}], "wait_timeout": 20})
@@ -179,14 +181,14 @@ def test_absent_unbinds_first_then_deletes_and_keeps_foreign_labels(mesh, playbo
     verbs = [(e["verb"], e["resource"]) for e in mesh.writes(mark)]
     assert verbs.index(("delete", "gateways.gateway.networking.k8s.io")) > max(
         i for i, v in enumerate(verbs) if v[1] in ("namespaces", "services"))
-    assert labels(mesh, "Namespace", "hello") == {"team": "a"}
+    assert labels(mesh, "Namespace", "hello") == {"team": "a", **AMBIENT}
     assert labels(mesh, "Service", "helloworld", "hello") == {"app": "helloworld"}
     assert mesh.get(*GW, "waypoint", "hello") is None
     assert playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "state": "absent"}]})["changed"] is False
 
 
 def test_changing_for_relabels_the_waypoint_with_one_write(mesh, playbook):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     service_only = {"waypoints": [{"namespace": "hello"}], "wait_timeout": 20}
     assert not playbook.run(MODULE, service_only).get("failed")
     assert mesh.get(*GW, "waypoint", "hello")["metadata"]["labels"]["istio.io/waypoint-for"] == "service"
@@ -205,7 +207,7 @@ def test_changing_for_relabels_the_waypoint_with_one_write(mesh, playbook):
 
 
 def test_overwrite_is_needed_to_rebind_a_service(mesh, playbook):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     mesh.put(service("hello", "reviews", labels={"istio.io/use-waypoint": "other"}))
     args = {"waypoints": [{"name": "reviews-wp", "namespace": "hello", "enroll_services": ["reviews"]}],
             "wait_timeout": 20}
@@ -221,7 +223,7 @@ def test_overwrite_is_needed_to_rebind_a_service(mesh, playbook):
 
 
 def test_an_externalname_service_does_not_hold_up_a_namespace_waypoint(mesh, playbook):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     mesh.put(service("hello", "helloworld"))
     mesh.put(external_service("hello", "payments"))  # istiod never reports WaypointBound on it
     result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "wait_timeout": 10})
@@ -231,7 +233,7 @@ def test_an_externalname_service_does_not_hold_up_a_namespace_waypoint(mesh, pla
 
 
 def test_an_externalname_service_cannot_be_enrolled(mesh, playbook):
-    mesh.put(namespace("hello"))
+    mesh.put(namespace("hello", **AMBIENT))
     mesh.put(external_service("hello", "payments"))
     mark = mesh.mark()
     playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_services": ["payments"]}]},
@@ -252,7 +254,7 @@ def prod_tag(mesh):
 ])
 def test_a_revision_no_istiod_serves_is_refused_before_any_change(prod_tag, playbook, waypoint, ns_labels, fragment):
     mesh = prod_tag
-    mesh.put(namespace("hello", **ns_labels))
+    mesh.put(namespace("hello", **AMBIENT, **ns_labels))
     mark = mesh.mark()
     result = playbook.run(MODULE, {"waypoints": [dict(waypoint, namespace="hello", enroll_namespace=True)]},
                           fails=[fragment, "istiod revisions: default (tags: prod)"])
@@ -263,8 +265,8 @@ def test_a_revision_no_istiod_serves_is_refused_before_any_change(prod_tag, play
 def test_a_tag_or_revision_is_programmed_by_the_istiod_it_points_at(prod_tag, playbook):
     mesh = prod_tag
     mesh.put(istiod("canary"))
-    mesh.put(namespace("hello", **{"istio.io/rev": "canary"}))  # a namespace on the canary revision
-    mesh.put(namespace("shop"))
+    mesh.put(namespace("hello", **AMBIENT, **{"istio.io/rev": "canary"}))  # a namespace on the canary revision
+    mesh.put(namespace("shop", **AMBIENT))
     result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True},
                                                  {"namespace": "shop", "revision": "prod", "enroll_namespace": True}],
                                    "wait_timeout": 20})
