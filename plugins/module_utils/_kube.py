@@ -200,7 +200,14 @@ def kubeconfig_problem(params, environ=None):
     if not paths or len(missing) < len(paths):
         return None
     return ("kubeconfig %s does not exist (%s): give the path of a kubeconfig file (the kubeconfig option or "
-            "K8S_AUTH_KUBECONFIG), or host with api_key" % (", ".join(missing), source))
+            "K8S_AUTH_KUBECONFIG), or host with api_key" % (", ".join(_unmasked(p) for p in missing), source))
+
+
+def _unmasked(path):
+    """The path as "<name> in <directory>": kubernetes.core declares kubeconfig no_log (it may be an inline
+    config with credentials), so Ansible would print the path itself as ********; a path is no secret."""
+    directory, name = os.path.split(path)
+    return "%s in %s/" % (name, directory) if directory and name else path
 
 
 class KubeApi(object):
@@ -229,8 +236,7 @@ class KubeApi(object):
         self._clock = clock
         self._discovered = {}
         self._lock = threading.Lock()
-        # the server answered (any HTTP status) in this run: kubernetes.core's client creation asks for /version
-        self._answered = True
+        self._answered = False  # the server answered (any HTTP status) at least once in this run
         self._outage_deadline = None  # while it refuses after having answered: when to give up
         self._retries = {}  # reason -> count
         self._retry_seconds = 0.0

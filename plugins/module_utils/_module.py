@@ -21,8 +21,9 @@ def run_with_api(module, work):
     Every result, failed or not, carries `retries` (what the API layer retried, by reason) and
     `waits` (each wait: what, seconds, polls, met); a wait longer than _wait.SLOW_WAIT seconds is
     also a warning. A failed result keeps the error's details (`changed: true` when something was
-    written before the failure); a batch's per-object failures are reduced to their refs in `failed`,
-    their errors being grouped in `errors`, so that nothing is printed once per object.
+    written before the failure); a batch's per-object failures are reduced to their refs in
+    `failed_objects` (`failed` is Ansible's), their errors being grouped in `errors`, so that nothing is
+    printed once per object.
     """
     start_recording()
     api = None
@@ -32,7 +33,9 @@ def run_with_api(module, work):
     except AmbientMeshError as exc:
         details = dict(exc.details)
         if isinstance(details.get("failed"), list):
-            details["failed"] = [f["ref"] if isinstance(f, dict) and "ref" in f else f for f in details["failed"]]
+            # `failed` is Ansible's own key (true in a failed result): the refs go to failed_objects
+            details["failed_objects"] = [f["ref"] if isinstance(f, dict) and "ref" in f else f
+                                         for f in details.pop("failed")]
         details.update(_run_report(module, api))
         module.fail_json(msg=cap(exc.msg), **details)
     report = _run_report(module, api)

@@ -65,9 +65,9 @@ def test_a_403_names_the_missing_permission(message, expected):
 
 
 @pytest.mark.parametrize("params, env, files, expected", [
-    ({"kubeconfig": "{tmp}/nope"}, {}, [], "kubeconfig {tmp}/nope does not exist (the kubeconfig option)"),
-    ({}, {"K8S_AUTH_KUBECONFIG": "{tmp}/env"}, [], "kubeconfig {tmp}/env does not exist (K8S_AUTH_KUBECONFIG)"),
-    ({}, {"KUBECONFIG": "{tmp}/a:{tmp}/b"}, [], "kubeconfig {tmp}/a, {tmp}/b does not exist (KUBECONFIG)"),
+    ({"kubeconfig": "{tmp}/nope"}, {}, [], "kubeconfig nope in {tmp}/ does not exist (the kubeconfig option)"),
+    ({}, {"K8S_AUTH_KUBECONFIG": "{tmp}/env"}, [], "kubeconfig env in {tmp}/ does not exist (K8S_AUTH_KUBECONFIG)"),
+    ({}, {"KUBECONFIG": "{tmp}/a:{tmp}/b"}, [], "kubeconfig a in {tmp}/, b in {tmp}/ does not exist (KUBECONFIG)"),
     ({}, {"KUBECONFIG": "{tmp}/a:{tmp}/b"}, ["b"], None),  # one of them is there: something else is wrong
     ({"kubeconfig": "{tmp}/there"}, {}, ["there"], None),
     ({"kubeconfig": {"apiVersion": "v1"}}, {}, [], None),  # given inline
@@ -82,7 +82,7 @@ def test_a_missing_kubeconfig_is_named_by_its_path(tmp_path, params, env, files,
 
 def test_the_default_kubeconfig_is_named_when_nothing_is_set(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert kubeconfig_problem({}, {}).startswith("kubeconfig %s/.kube/config does not exist (the default" % tmp_path)
+    assert kubeconfig_problem({}, {}).startswith("kubeconfig config in %s/.kube/ does not exist (the default" % tmp_path)
 
 
 def test_identical_errors_are_grouped_and_the_message_capped():
