@@ -181,3 +181,40 @@ def test_a_403_from_the_server_names_the_permission(cluster, kubeconfig):
             in err.value.msg), err.value.msg
     assert "verbs: [\"patch\"]" in err.value.msg and "run again to" not in err.value.msg
     assert len(cluster.requests(mark, "patch")) == 1  # a 403 is not retried
+
+
+# ---- argument errors and waits ------------------------------------------------------------------
+def module_failure(capsys, args):
+    """The failure message of AmbientModule built with a list-of-mappings option, as AnsiballZ runs it."""
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule
+
+    spec = {"namespaces": {"type": "list", "elements": "dict", "required": True,
+                           "options": {"name": {"type": "str", "required": True}}}}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        AmbientModule(argument_spec=spec)
+    return json.loads(capsys.readouterr().out)["msg"]
+
+
+@pytest.mark.parametrize("value", ["hello", ["hello"], "hello,world"])
+def test_a_list_given_as_a_string_names_the_option(capsys, value):
+    msg = module_failure(capsys, {"namespaces": value})
+    assert msg.startswith("Elements value for option 'namespaces' is of type str and we were unable to convert to dict")
+    assert "'- name: hello'" in msg
+
+
+def test_other_argument_errors_are_left_as_ansible_words_them(capsys):
+    assert module_failure(capsys, {}) == "missing required arguments: namespaces"
+
+
+def test_slow_waits_become_warnings():
+    from ansible_collections.ambient.mesh.plugins.module_utils._wait import slow_waits
+
+    waits = [{"what": "the waypoints to be Programmed", "seconds": 47.2, "polls": 12, "met": True},
+             {"what": "istiod", "seconds": 3.0, "polls": 4, "met": True},
+             {"what": "the rollout", "seconds": 120.4, "polls": 60, "met": False}]
+    assert slow_waits(waits) == ["waited 47s (12 polls) for the waypoints to be Programmed",
+                                 "waited 120s (60 polls) for the rollout, in vain"]
