@@ -24,6 +24,26 @@ def test_platform_playbook_rolls_out_and_is_idempotent(cluster, kubeconfig, isti
     assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
 
 
+def test_platform_playbook_check_mode_on_an_empty_cluster_writes_nothing_and_says_what_it_would_do(cluster, kubeconfig,
+                                                                                                  istioctl):
+    # issue 11 item 6: check mode used to fail at enrollment, Istio "is not installed" (the install is only planned)
+    extra = ["-i", str(ROOT / "playbooks" / "inventory" / "local.yml"), "-e", f"kubeconfig={kubeconfig}",
+             "-e", f"install_istioctl_path={istioctl.path}", "-e", f"install_gateway_api_src={GATEWAY_V151}"]
+    mark, calls = cluster.mark(), istioctl.mark()
+    result = run_playbook(ROOT / "playbooks" / "platform.yml", *extra, "--check")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert cluster.writes(mark) == []
+    assert not ISTIOCTL_WRITES & set(istioctl.subcommands(calls))
+    assert recap(result.stdout)["failed"] == 0
+    out = result.stdout
+    assert "install: would install" in out, out[-3000:]
+    # enrollment is dry-run against the API server, its readiness guard knowing the install is planned
+    assert "hello: {'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint'}" in out, out[-3000:]
+    assert "waypoint: would deploy and bind a waypoint in hello, httpbin" in out, out[-3000:]
+    assert "check mode: nothing was written; Istio 1.30.3 would be installed first" in out, out[-3000:]
+    assert {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}.isdisjoint({"hello", "httpbin", "test"})
+
+
 def test_gateway_api_playbook(cluster, kubeconfig):
     extra = ["-i", str(ROOT / "playbooks" / "inventory" / "local.yml"), "-e", f"kubeconfig={kubeconfig}",
              "-e", f"gateway_api_src={GATEWAY_V151}"]
