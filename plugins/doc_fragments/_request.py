@@ -26,4 +26,21 @@ options:
         bounded separately, by the module's C(wait_timeout) where it has one.
     type: int
     default: 60
+notes:
+  - A connection refused by an API server that has not answered once in the task fails the task at once,
+    naming the server's URL (a wrong kubeconfig or a server that is down); retrying would only delay the
+    message.
+  - An API server that answered and then refuses or drops connections is an outage. Requests are retried,
+    but all of the task's requests share one budget of O(request_budget) seconds from the first refused
+    request, so a batch of many objects gives up after about that long, not once per object.
+  - Every result, failed or not, holds C(retries) (C(count), C(by_reason) such as C(503) or
+    C(connection refused), and C(seconds) slept) and C(waits), one entry per wait for a condition
+    (C(what), C(seconds), C(polls), C(met)). Modules cannot print while they run, so a wait longer than
+    30 seconds is also reported as a warning.
+  - When some requests of a batch fail, identical errors are reported once with the number of objects
+    they hit (C(errors), a list of C(error), C(count), the first 20 C(objects) and C(more)); the
+    message is capped at 4000 characters; C(failed_objects) lists every object that failed and C(done)
+    the objects written before the failure, in which case the result says C(changed=true).
+  - A 403 names the permission the credentials lack (verb, resource, API group, namespace) as
+    kube-apiserver reports it.
 """
