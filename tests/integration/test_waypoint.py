@@ -276,3 +276,91 @@ def test_a_tag_or_revision_is_programmed_by_the_istiod_it_points_at(prod_tag, pl
                    ["istio.io/rev"] for ns in ("hello", "shop")}
     assert rendered_by == {"hello": "canary", "shop": "default"}
     assert mesh.get(*GW, "waypoint", "shop")["metadata"]["labels"]["istio.io/rev"] == "prod"
+
+
+# ---- issue 11: a rebind proves the new waypoint first and is undone when the proof after it fails ----------
+def gateways_of(mesh):
+    return {(g["metadata"]["namespace"], g["metadata"]["name"]) for g in mesh.list(*GW)}
+
+
+@pytest.fixture
+def on_old_waypoint(mesh, playbook):
+    """Namespace hello (ambient, with a Service) bound to a working waypoint hello/old."""
+    mesh.put(namespace("hello", **AMBIENT))
+    mesh.put(service("hello", "helloworld"))
+    first = playbook.run(MODULE, {"waypoints": [{"name": "old", "namespace": "hello", "enroll_namespace": True}],
+                                  "wait_timeout": 20})
+    assert not first.get("failed"), first.get("msg")
+    assert bound(mesh, "hello", "helloworld", message=True)[2].endswith("hello/old")
+    return mesh
+
+
+def test_a_rebind_to_a_waypoint_that_never_becomes_programmed_moves_nothing(on_old_waypoint, playbook):
+    mesh = on_old_waypoint
+    mesh.set_readiness("Deployment", "hello", "waypoint", None)  # the new waypoint's pods never come up
+    mark = mesh.mark()
+    failed = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "overwrite": True,
+                                   "wait_timeout": 3},
+                          fails=["Gateway hello/waypoint: Programmed=False", "nothing was rebound: Namespace hello stays"])
+    assert failed["changed"] is True and failed["changes"] == ["Gateway hello/waypoint created"]
+    assert failed["bound"] == [] and failed["rebound"] == []
+    assert labels(mesh, "Namespace", "hello")["istio.io/use-waypoint"] == "old"
+    assert not mesh.writes(mark, resource="namespaces")
+    assert bound(mesh, "hello", "helloworld") == ("True", "WaypointAccepted")  # traffic stays on the old one
+
+
+def test_a_rebind_whose_proof_fails_after_the_move_is_put_back(on_old_waypoint, playbook):
+    mesh = on_old_waypoint
+    mesh.put(namespace("mesh-infra", **AMBIENT))
+    # the new waypoint is Programmed, but takes bindings from its own namespace only: AttachmentDenied after the move
+    args = {"waypoints": [{"name": "shared", "namespace": "mesh-infra", "allowed_namespaces": "same",
+                           "enroll_namespaces": ["hello"]}], "overwrite": True, "wait_timeout": 4}
+    failed = playbook.run(MODULE, args, fails=["AttachmentDenied", "put back on their old waypoints (restore_on_failure): "
+                                               "Namespace hello (hello/old)"])
+    assert failed["changed"] is True
+    assert failed["rebound"] == failed["restored"] == [{"object": "Namespace hello", "from": "hello/old",
+                                                        "to": "mesh-infra/shared"}]
+    assert failed["changes"] == ["Gateway mesh-infra/shared created", "Namespace hello bound",
+                                 "Namespace hello put back on waypoint hello/old"]
+    ns = labels(mesh, "Namespace", "hello")
+    assert ns["istio.io/use-waypoint"] == "old" and "istio.io/use-waypoint-namespace" not in ns
+    # the simulated istiod binds the Service to the old waypoint again
+    assert bound(mesh, "hello", "helloworld", message=True)[2].endswith("hello/old")
+
+
+def test_restore_on_failure_false_leaves_the_rebind_in_place(on_old_waypoint, playbook):
+    mesh = on_old_waypoint
+    mesh.put(namespace("mesh-infra", **AMBIENT))
+    args = {"waypoints": [{"name": "shared", "namespace": "mesh-infra", "allowed_namespaces": "same",
+                           "enroll_namespaces": ["hello"]}], "overwrite": True, "restore_on_failure": False,
+            "wait_timeout": 3}
+    failed = playbook.run(MODULE, args, fails="left on the new waypoint as restore_on_failure is false: Namespace hello")
+    assert failed["changed"] is True and failed["restored"] == []
+    assert labels(mesh, "Namespace", "hello")["istio.io/use-waypoint-namespace"] == "mesh-infra"
+
+
+def test_a_successful_rebind_is_reported(on_old_waypoint, playbook):
+    result = playbook.run(MODULE, {"waypoints": [{"namespace": "hello", "enroll_namespace": True}], "overwrite": True,
+                                   "wait_timeout": 20})
+    assert result["changed"] is True and result["rebound"] == [
+        {"object": "Namespace hello", "from": "hello/old", "to": "hello/waypoint"}]
+    assert bound(on_old_waypoint, "hello", "helloworld", message=True)[2].endswith("hello/waypoint")
+
+
+def test_a_namespace_not_in_ambient_mode_is_refused_unless_deliberate(mesh, playbook):
+    mesh.put(namespace("legacy", **{"istio-injection": "enabled"}))
+    args = {"waypoints": [{"namespace": "legacy", "enroll_namespace": True}], "wait_timeout": 20}
+    mark = mesh.mark()
+    playbook.run(MODULE, args, fails="namespace legacy is not in ambient mode (no istio.io/dataplane-mode label)")
+    assert mesh.writes(mark) == [] and gateways_of(mesh) == set()
+    deliberate = playbook.run(MODULE, dict(args, require_ambient=False))
+    assert deliberate["bound"] == ["Namespace legacy"]
+
+
+def test_a_revision_no_istiod_serves_is_accepted_when_deliberate(mesh, playbook):
+    mesh.put(namespace("hello", **AMBIENT))
+    args = {"waypoints": [{"namespace": "hello", "revision": "canary", "enroll_namespace": True}], "wait": False}
+    playbook.run(MODULE, args, fails="which no istiod serves")
+    result = playbook.run(MODULE, dict(args, require_istiod=False))
+    assert result["changed"] is True
+    assert mesh.get(*GW, "waypoint", "hello")["metadata"]["labels"]["istio.io/rev"] == "canary"
