@@ -151,8 +151,8 @@ def _chain(exc):
     seen = []
     while exc is not None and exc not in seen:
         seen.append(exc)
-        exc = exc.__cause__ or exc.__context__ or (exc.reason if isinstance(getattr(exc, "reason", None),
-                                                                             BaseException) else None)
+        reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError keeps the error it gave up on here
+        exc = exc.__cause__ or exc.__context__ or (reason if isinstance(reason, BaseException) else None)
     return seen
 
 
