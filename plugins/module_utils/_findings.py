@@ -7,6 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ambient.mesh.plugins.module_utils._control_planes import (
+    describe_planes,
+    serving_revisions,
+)
 from ansible_collections.ambient.mesh.plugins.module_utils._fault_match import virtualservice_route_overlap
 from ansible_collections.ambient.mesh.plugins.module_utils._fault_records import (
     CREATED_AT,
@@ -32,12 +36,20 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     waypoint_for,
 )
 
+# The collection's record of a namespace whose workloads must still be restarted for its capture to change
+# (written by ambient.mesh.ambient_namespace, removed once they were restarted).
+RESTART_PENDING_ANNOTATION = "ambient.mesh/restart-pending"
+# What istio-cni writes on a pod once its traffic is redirected to ztunnel, and what sidecar injection
+# writes on a pod it injected (Istio 1.30.3 cni/pkg/util/podutil.go: PodFullyEnrolled, podHasSidecar).
+REDIRECTION = "ambient.istio.io/redirection"
+SIDECAR_STATUS = "sidecar.istio.io/status"
+
 
 class Snapshot(object):
     """Indexes over the objects read from the cluster."""
 
     def __init__(self, namespaces=(), services=(), gateways=(), httproutes=(), virtualservices=(), workloads=None,
-                 now=None):
+                 now=None, pods=None, planes=None):
         # the time expiries are judged against (a datetime in UTC); the clock when not given
         self.now = now or utc_now()
         self.namespaces = dict((n["metadata"]["name"], n) for n in namespaces)
@@ -45,6 +57,9 @@ class Snapshot(object):
         self.waypoints = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g)
                               for g in gateways if is_waypoint(g))
         self.httproutes = list(httproutes)
+        # None when not read: the findings that need them are then not looked for
+        self.pods = None if pods is None else list(pods)
+        self.planes = planes  # _control_planes.control_planes(...)
         self.virtualservices = list(virtualservices)
         # pod templates per namespace, of the Deployments and StatefulSets that are apps (not istiod's
         # waypoints and gateways); None when the workloads were not read
@@ -134,6 +149,9 @@ def find_misconfigurations(snapshot):
     findings = []
     findings += _sidecar_and_ambient(snapshot)
     findings += _bad_bindings(snapshot)
+    findings += _waypoints_no_istiod_serves(snapshot)
+    findings += _restarts_pending(snapshot)
+    findings += _capture_mismatches(snapshot)
     findings += _vs_splits_without_waypoint(snapshot)
     findings += _routes_without_waypoint(snapshot)
     findings += _vs_and_route_on_same_service(snapshot)
@@ -200,6 +218,22 @@ def _bad_bindings(snapshot):
         own_ns = obj["metadata"].get("namespace") or obj["metadata"]["name"]
         wp_ns = lbl.get(USE_WAYPOINT_NAMESPACE, own_ns)
         gateway = snapshot.waypoints.get((wp_ns, name))
+        if kind == "Namespace" and not snapshot.ambient(own_ns):
+            mode = lbl.get(DATAPLANE_MODE)
+            out.append(_finding(
+                "WAYPOINT_BOUND_NOT_AMBIENT", "warning", obj,
+                "namespace %s uses waypoint %s/%s but is not in ambient mode (%s): its pods' traffic does not go "
+                "through ztunnel, so it never reaches the waypoint" % (
+                    own_ns, wp_ns, name, "%s=%s" % (DATAPLANE_MODE, mode) if mode else "no %s label" % DATAPLANE_MODE),
+                "enroll namespace %s (ambient.mesh.ambient_namespace), or remove its %s label" % (own_ns, USE_WAYPOINT)))
+        if gateway is None and wp_ns != own_ns and wp_ns not in snapshot.namespaces:
+            out.append(_finding(
+                "WAYPOINT_NAMESPACE_NOT_FOUND", "error", obj,
+                "%s %s has %s=%s, a namespace that does not exist, so its waypoint %s/%s cannot exist either; its "
+                "traffic gets no L7 processing" % (kind, obj["metadata"]["name"], USE_WAYPOINT_NAMESPACE, wp_ns, wp_ns, name),
+                "fix the %s label, or create namespace %s and its waypoint (ambient.mesh.waypoint name=%s namespace=%s)"
+                % (USE_WAYPOINT_NAMESPACE, wp_ns, name, wp_ns)))
+            continue
         if gateway is None:
             out.append(_finding(
                 "WAYPOINT_NOT_FOUND", "error", obj,
@@ -436,4 +470,87 @@ def _expired_faults(snapshot):
             % (ns, name, _fault_text(vs), ns, service, format_time(moment), annotation(vs, CREATED_AT) or "?"),
             "remove it: ambient.mesh.fault_injection with prune_expired: [%s] (or faults: [{service: %s, namespace: "
             "%s, state: absent}]); the fault_check role does this before every check" % (ns, service, ns)))
+    return out
+
+
+def _waypoints_no_istiod_serves(snapshot):
+    """A waypoint whose revision (its istio.io/rev, else its namespace's, else the default revision) no running
+    istiod serves is never Programmed: istiod's deployment controller skips Gateways of other revisions (Istio
+    1.30.3 pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go, Reconcile). Only where some istiod runs."""
+    if snapshot.planes is None or not snapshot.planes["revisions"]:
+        return []  # no istiod at all: mesh_info's istio section says Istio is not installed
+    out = []
+    for (ns, name), gateway in sorted(snapshot.waypoints.items()):
+        own = labels_of(gateway).get(REVISION)
+        selected = own or labels_of(snapshot.namespaces.get(ns, {})).get(REVISION) or ""
+        if serving_revisions(snapshot.planes, selected):
+            continue
+        which = ("revision %s" % selected + ("" if own else " (namespace %s's %s)" % (ns, REVISION))) if selected \
+            else "the default revision"
+        out.append(_finding(
+            "WAYPOINT_REVISION_NOT_SERVED", "error", gateway,
+            "waypoint %s/%s is for %s, which no istiod serves (%s): it is never Programmed, and what is bound to it "
+            "gets no L7 processing" % (ns, name, which, describe_planes(snapshot.planes)),
+            "set %s on the waypoint to a running revision or a tag pointing at one (ambient.mesh.waypoint revision:), "
+            "or install that revision (ambient.mesh.install)" % REVISION))
+    return out
+
+
+def _annotations(obj):
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def _restarts_pending(snapshot):
+    out = []
+    for name, ns in sorted(snapshot.namespaces.items()):
+        since = _annotations(ns).get(RESTART_PENDING_ANNOTATION)
+        if since is None:
+            continue
+        out.append(_finding(
+            "RESTART_PENDING", "warning", ns,
+            "namespace %s has workloads to restart since %s: its capture changed (ambient or sidecar labels) and its "
+            "running pods still have the old one" % (name, since),
+            "run ambient.mesh.ambient_namespace for namespace %s with restart_workloads: true (it restarts them once "
+            "and removes %s)" % (name, RESTART_PENDING_ANNOTATION)))
+    return out
+
+
+def _has_sidecar(pod):
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return SIDECAR_STATUS in _annotations(pod) or any(c.get("name") == "istio-proxy" for c in containers)
+
+
+def _capture_mismatches(snapshot):
+    """Namespaces whose running pods are not captured the way the namespace's labels say: pods that keep a sidecar in
+    an ambient namespace (istio-cni leaves a pod with a sidecar to it), and pods still redirected to ztunnel in a
+    namespace that left ambient mode. Both are what a restart fixes."""
+    if snapshot.pods is None:
+        return []
+    sidecars, redirected = {}, {}
+    for pod in snapshot.pods:
+        meta = pod.get("metadata") or {}
+        ns = meta.get("namespace")
+        if (pod.get("status") or {}).get("phase") not in (None, "Pending", "Running") or ns not in snapshot.namespaces:
+            continue
+        if labels_of(pod).get(DATAPLANE_MODE) in ("ambient", "none"):
+            continue  # the pod chose for itself
+        if snapshot.ambient(ns) and _has_sidecar(pod):
+            sidecars.setdefault(ns, []).append(meta.get("name"))
+        elif not snapshot.ambient(ns) and _annotations(pod).get(REDIRECTION) == "enabled":
+            redirected.setdefault(ns, []).append(meta.get("name"))
+    out = []
+    for ns, pods in sorted(sidecars.items()):
+        out.append(_finding(
+            "CAPTURE_MISMATCH", "error", snapshot.namespaces[ns],
+            "namespace %s is in ambient mode but %d pod(s) still run a sidecar (%s): ztunnel does not capture them, "
+            "the sidecar does" % (ns, len(pods), ", ".join(sorted(pods)[:5]) + (", ..." if len(pods) > 5 else "")),
+            "restart the workloads of namespace %s (ambient.mesh.ambient_namespace with migrate_sidecars: true and "
+            "restart_workloads: true)" % ns))
+    for ns, pods in sorted(redirected.items()):
+        out.append(_finding(
+            "CAPTURE_MISMATCH", "error", snapshot.namespaces[ns],
+            "namespace %s is not in ambient mode but %d pod(s) are still redirected to ztunnel (%s=enabled: %s)"
+            % (ns, len(pods), REDIRECTION, ", ".join(sorted(pods)[:5]) + (", ..." if len(pods) > 5 else "")),
+            "restart the workloads of namespace %s so that they leave the mesh (ambient.mesh.ambient_namespace with "
+            "restart_workloads: true)" % ns))
     return out

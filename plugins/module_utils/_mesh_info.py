@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ambient.mesh.plugins.module_utils._control_planes import control_planes
 from ansible_collections.ambient.mesh.plugins.module_utils._fault_records import (
     CREATED_AT,
     FAULT_FOR,
@@ -28,7 +29,9 @@ from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds imp
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     DATAPLANE_MODE,
     INJECTION,
+    DEFAULT_VALIDATOR,
     REVISION,
+    TAG,
     USE_WAYPOINT,
     USE_WAYPOINT_NAMESPACE,
     is_waypoint,
@@ -48,6 +51,9 @@ READS = dict(ISTIO_READS, **{
     "virtualservices": ("networking.istio.io/v1", "VirtualService", None, False),
     "deployments": ("apps/v1", "Deployment", None, True),
     "statefulsets": ("apps/v1", "StatefulSet", None, True),
+    "pods": ("v1", "Pod", None, True),
+    "tag_webhooks": ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", TAG, False),
+    "validators": ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", None, False),
 })
 
 
@@ -145,7 +151,10 @@ def describe_mesh(api, concurrency=8):
     now = utc_now()
     snapshot = Snapshot(namespaces=raw["namespaces"], services=raw["services"], gateways=raw["gateways"],
                         httproutes=raw["httproutes"], virtualservices=raw["virtualservices"],
-                        workloads=raw["deployments"] + raw["statefulsets"], now=now)
+                        workloads=raw["deployments"] + raw["statefulsets"], now=now, pods=raw["pods"],
+                        planes=control_planes(raw["istiod"], raw["tag_webhooks"],
+                                              [s for s in raw["services"] if TAG in labels_of(s)],
+                                              [v for v in raw["validators"] if v["metadata"]["name"] == DEFAULT_VALIDATOR]))
     findings = find_misconfigurations(snapshot)
     return {
         "changed": False,

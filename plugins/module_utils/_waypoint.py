@@ -10,11 +10,15 @@ __metaclass__ = type
 import time
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, diff_entries, summarize
+from ansible_collections.ambient.mesh.plugins.module_utils._control_planes import (
+    control_planes,
+    describe_planes,
+    serving_revisions,
+)
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     DATAPLANE_MODE,
-    DEFAULT_TAG_WEBHOOK,
     DEFAULT_VALIDATOR,
     ISTIOD_SELECTOR,
     REVISION,
@@ -155,54 +159,6 @@ def read_control_planes(api, services):
     return control_planes(istiods, webhooks, tag_services, validators)
 
 
-def control_planes(istiods, webhooks, tag_services, validators):
-    """{revision: {"namespaces", "tags"}}, the default revision and whether a `default` tag exists, as
-    istiod's tag watcher sees them (Istio 1.30.3 pkg/revisions/tag_watcher.go, GetMyTags): an istiod
-    answers to its revision (its Deployment's istio.io/rev, `default` without one), to every tag whose
-    MutatingWebhookConfiguration carries istio.io/tag and istio.io/rev=<revision>, and to every tag
-    Service (istio.io/tag, istio.io/rev) in its own namespace."""
-    revisions = {}
-    for dep in istiods:
-        rev = labels_of(dep).get(REVISION, "default")
-        entry = revisions.setdefault(rev, {"namespaces": set(), "tags": set([rev])})
-        entry["namespaces"].add(dep["metadata"]["namespace"])
-    for obj in list(webhooks) + list(tag_services):
-        lbl = labels_of(obj)
-        entry = revisions.get(lbl.get(REVISION))
-        if entry is None or TAG not in lbl:
-            continue
-        if obj["kind"] == "Service" and obj["metadata"]["namespace"] not in entry["namespaces"]:
-            continue
-        entry["tags"].add(lbl[TAG])
-    default_revision = None
-    for validator in validators:
-        default_revision = labels_of(validator).get(REVISION)
-    default_tag = any(w["metadata"]["name"] == DEFAULT_TAG_WEBHOOK for w in webhooks)
-    return {"revisions": revisions, "default_revision": default_revision, "default_tag": default_tag}
-
-
-def serving_revisions(planes, selected):
-    """The revisions whose istiod programs a Gateway that selects `selected` ("" when neither the Gateway
-    nor its namespace carries istio.io/rev), as tagWatcher.IsMine decides (pkg/revisions/tag_watcher.go)."""
-    out = []
-    for rev, entry in sorted(planes["revisions"].items()):
-        tags = entry["tags"]
-        if selected in tags or (not selected and ("default" in tags or (
-                planes["default_revision"] == rev and not planes["default_tag"]))):
-            out.append(rev)
-    return out
-
-
-def _describe_planes(planes):
-    if not planes["revisions"]:
-        return "no istiod runs in the cluster (no Deployment labelled %s)" % ISTIOD_SELECTOR
-    parts = []
-    for rev, entry in sorted(planes["revisions"].items()):
-        tags = sorted(entry["tags"] - set([rev]))
-        parts.append(rev + (" (tags: %s)" % ", ".join(tags) if tags else ""))
-    return "istiod revisions: %s" % ", ".join(parts)
-
-
 def revision_problems(specs, namespaces, planes):
     """A waypoint no istiod will program never becomes Programmed: istiod's deployment controller skips
     Gateways of other revisions (pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go, Reconcile:
@@ -223,7 +179,7 @@ def revision_problems(specs, namespaces, planes):
             continue
         problems.append("waypoint %s/%s is for %s, which no istiod serves, so it would never be Programmed (%s); "
                         "set revision: to one of them or to a tag pointing at one"
-                        % (spec["namespace"], spec["name"], source, _describe_planes(planes)))
+                        % (spec["namespace"], spec["name"], source, describe_planes(planes)))
     return problems
 
 

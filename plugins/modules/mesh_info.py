@@ -30,6 +30,14 @@ description:
     C(SPLIT_ALL_WEIGHTS_ZERO) (a rule whose backends all have weight 0) and C(FAULT_EXPIRED) (a fault
     VirtualService of M(ambient.mesh.fault_injection) whose C(ambient.mesh/expires-at) has passed - left by an
     interrupted run and still in force; the fix is to remove it with O(ambient.mesh.fault_injection#module:prune_expired)).
+  - Bad references and unfinished work - C(WAYPOINT_NAMESPACE_NOT_FOUND) (C(istio.io/use-waypoint-namespace) names a
+    namespace that does not exist; a missing waypoint Gateway is C(WAYPOINT_NOT_FOUND)), C(WAYPOINT_REVISION_NOT_SERVED)
+    (a waypoint of a revision no running istiod serves, never Programmed; looked for only where some istiod runs),
+    C(WAYPOINT_BOUND_NOT_AMBIENT) (a namespace with C(istio.io/use-waypoint) that is not in ambient mode),
+    C(RESTART_PENDING) (a namespace with the C(ambient.mesh/restart-pending) annotation of
+    M(ambient.mesh.ambient_namespace) - its capture changed and its workloads were not restarted yet) and
+    C(CAPTURE_MISMATCH) (pods not captured the way their namespace's labels say - a sidecar in an ambient namespace,
+    or C(ambient.istio.io/redirection=enabled) in a namespace that is not).
   - Everything is taken from the API server; no istioctl is needed.
 author:
   - ambient.mesh maintainers (@ambient-mesh)
@@ -143,7 +151,8 @@ findings:
     - Codes - C(VS_SPLIT_WITHOUT_WAYPOINT), C(HTTPROUTE_WITHOUT_WAYPOINT), C(SIDECAR_AND_AMBIENT),
       C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE), C(VS_AND_HTTPROUTE_SAME_SERVICE),
       C(VS_IN_THIRD_NAMESPACE), C(VS_SOURCE_LABELS_AT_WAYPOINT), C(WEIGHTED_BACKEND_WITHOUT_PODS),
-      C(SPLIT_ALL_WEIGHTS_ZERO), C(FAULT_EXPIRED).
+      C(SPLIT_ALL_WEIGHTS_ZERO), C(FAULT_EXPIRED), C(WAYPOINT_NAMESPACE_NOT_FOUND), C(WAYPOINT_REVISION_NOT_SERVED),
+      C(WAYPOINT_BOUND_NOT_AMBIENT), C(RESTART_PENDING), C(CAPTURE_MISMATCH).
   returned: always
   type: list
   elements: dict

@@ -73,7 +73,7 @@ def test_clean_lab_reports_everything_and_finds_nothing(mesh, playbook):
     assert result["fault_injections"][0]["abort"] == {"http_status": 500, "percentage": 50}
     # reads are one LIST per kind, whatever the number of objects
     lists = [e for e in mesh.requests(mark) if e["verb"] == "list"]
-    assert len(lists) == 2 * 11 and all(e["verb"] == "list" for e in mesh.requests(mark))  # 11 kinds
+    assert len(lists) == 2 * 14 and all(e["verb"] == "list" for e in mesh.requests(mark))  # 14 kinds
 
 
 def test_an_install_by_helm_is_reported_like_one_by_istioctl(mesh, playbook):
