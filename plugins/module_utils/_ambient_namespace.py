@@ -1,14 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ambient.mesh maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ambient_namespace: enroll many namespaces, migrate sidecar namespaces in order, restart workloads."""
+"""ambient_namespace: enroll many namespaces, migrate sidecar namespaces in order, restart workloads.
+
+A run is: read (one LIST), plan, refuse what cannot be right (bad references, sidecars without
+migrate_sidecars, an unhealthy data plane) before any write, write the labels, restart. A failure
+after the first write says what was written (changed, namespaces, restarted, restart_pending), and
+the pending-restart marker (_restart.RESTART_PENDING) carries the restarts still owed to the next run.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.common.warnings import warn
+
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, batch_error, cap
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     DATAPLANE_MODE,
     SIDECAR_LABELS,
@@ -23,6 +31,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
     valid_dns_label,
     valid_label_value,
 )
+from ansible_collections.ambient.mesh.plugins.module_utils._restart import RESTART_PENDING, marker_patch, now_stamp, pending_since
 from ansible_collections.ambient.mesh.plugins.module_utils._results import shape_results
 
 # The labels this module may write; with results=changed an entry shows only these, before and after.
@@ -98,6 +107,112 @@ def captured(labels):
     return labels.get(DATAPLANE_MODE) == "ambient" and not any(k in labels for k in SIDECAR_LABELS)
 
 
+def needs_restart(labels, after, restart_workloads):
+    """Whether this label change leaves running pods to restart: the capture changes and either the
+    task restarts workloads, or sidecar injection is removed (the pods keep their sidecars until
+    restarted; a plain enrollment needs no restart: istio-cni captures running pods of a namespace
+    labelled ambient, Istio 1.30 cni/pkg/nodeagent/informers.go, reconcileNamespace)."""
+    if captured(labels) == captured(after):
+        return False
+    return restart_workloads or any(k in labels and k not in after for k in SIDECAR_LABELS)
+
+
+def mark_pending(steps, labels, stamp):
+    """steps with the pending-restart marker added to the write that changes the capture."""
+    current, out, marked = labels, [], False
+    for step in steps:
+        after = apply_labels(current, step)
+        if not marked and captured(after) != captured(labels):
+            step = {"metadata": dict(step["metadata"], **marker_patch(stamp)["metadata"])}
+            marked = True
+        out.append(step)
+        current = after
+    return out
+
+
+def waypoint_references(specs, live):
+    """[(namespace, waypoint namespace, waypoint name)] of the use-waypoint labels this run writes."""
+    out = []
+    for spec in specs:
+        if spec["state"] != "present" or spec["use_waypoint"] in (None, "none"):
+            continue
+        labels = labels_of(live[spec["name"]]) if spec["name"] in live else {}
+        if labels.get(USE_WAYPOINT) == spec["use_waypoint"] and labels.get(USE_WAYPOINT_NAMESPACE) == spec["use_waypoint_namespace"]:
+            continue  # already written: mesh_info reports a waypoint that went away since
+        out.append((spec["name"], spec["use_waypoint_namespace"] or spec["name"], spec["use_waypoint"]))
+    return out
+
+
+def missing_waypoints(references, namespaces, gateways):
+    """Problems, one per missing target, from the references and the names that exist:
+    namespaces (set of names), gateways (set of (namespace, name)) or None without Gateway API."""
+    by_target = {}
+    for name, wns, wname in references:
+        by_target.setdefault((wns, wname), []).append(name)
+    problems = []
+    for (wns, wname), users in sorted(by_target.items()):
+        named = ", ".join(users[:5]) + (" and %d more" % (len(users) - 5) if len(users) > 5 else "")
+        if wns not in namespaces:
+            problems.append("use_waypoint_namespace %s of %s: namespace %s does not exist" % (wns, named, wns))
+        elif gateways is None:
+            problems.append("use_waypoint %s of %s: no waypoint can exist, the Gateway API CRDs are not installed"
+                            % (wname, named))
+        elif (wns, wname) not in gateways:
+            problems.append("use_waypoint %s of %s: there is no waypoint (Gateway) %s/%s" % (wname, named, wns, wname))
+    return problems
+
+
+def check_waypoints(api, specs, live):
+    """Refuse use-waypoint labels naming a waypoint or namespace that does not exist (one LIST of Gateways,
+    only when this run writes such labels)."""
+    references = waypoint_references(specs, live)
+    if not references:
+        return
+    gateways = None
+    if api.resource("gateway.networking.k8s.io/v1", "Gateway", required=False) is not None:
+        gateways = set((g["metadata"]["namespace"], g["metadata"]["name"])
+                       for g in api.list("gateway.networking.k8s.io/v1", "Gateway"))
+    problems = missing_waypoints(references, set(live), gateways)
+    if problems:
+        raise AmbientMeshError(cap(
+            "refusing to bind namespaces to waypoints that do not exist (their traffic would skip L7 policy "
+            "silently): %s. Deploy the waypoint first (ambient.mesh.waypoint), fix the name, or set "
+            "allow_missing_waypoint: true when a later task of this play deploys it" % "; ".join(problems)),
+            missing_waypoints=problems)
+
+
+class Progress(object):
+    """What this run has written so far, for the result of a run that fails part way."""
+
+    def __init__(self, results, pending):
+        self.results = dict((r["name"], r) for r in results)
+        self.written = {}  # namespace -> its labels as the server last returned them
+        self.restarted = []
+        self.pending = set(pending)  # the task's namespaces whose marker is on the server
+
+    def wrote(self, name, answer):
+        self.written[name] = labels_of(answer)
+        if pending_since(answer):
+            self.pending.add(name)
+        else:
+            self.pending.discard(name)
+
+    def failed(self, exc, params):
+        """exc with changed and what changed: the namespaces written (their managed labels before and after),
+        the workloads restarted, the namespaces whose restart is still owed."""
+        self.restarted.extend(r for r in exc.details.pop("restarted", []) if r not in self.restarted)
+        for entry in exc.details.pop("results", None) or []:  # namespaces created before apply_objects failed
+            if entry.get("kind") == "Namespace" and entry.get("changed"):
+                self.written.setdefault(entry["name"], self.results[entry["name"]]["labels"]["after"] or {})
+        entries = []
+        for name, labels in self.written.items():
+            entry = dict(self.results[name], labels={"before": self.results[name]["labels"]["before"], "after": labels})
+            entries.append(entry if params.get("results") == "all" else _slim(entry))
+        exc.details.update(changed=bool(self.written or self.restarted or exc.details.get("changed")),
+                           namespaces=entries, restarted=list(self.restarted), restart_pending=sorted(self.pending))
+        return exc
+
+
 def run(api, params, check_mode):
     specs = normalize(params["namespaces"])
     live = dict((ns["metadata"]["name"], ns) for ns in api.list("v1", "Namespace"))
@@ -113,7 +228,10 @@ def run(api, params, check_mode):
             "their injection labels removed and their workloads restarted; set migrate_sidecars: true to do that in "
             "the documented order (use-waypoint, dataplane-mode, remove injection labels, restart)"
             % ", ".join(sidecars), sidecar_namespaces=sidecars)
+    if not params.get("allow_missing_waypoint"):
+        check_waypoints(api, specs, live)
 
+    stamp = now_stamp()
     results, to_create, plans = [], [], {}
     for spec in specs:
         ns = live.get(spec["name"])
@@ -131,6 +249,8 @@ def run(api, params, check_mode):
             after = apply_labels(after, step)
         if ns is None and spec["state"] == "present":
             after = to_create[-1]["metadata"]["labels"]
+        if ns is not None and needs_restart(labels, after, params["restart_workloads"]):
+            steps = mark_pending(steps, labels, stamp)
         plans[spec["name"]] = steps
         results.append({"name": spec["name"], "created": ns is None and spec["state"] == "present",
                         "changed": bool(steps) or (ns is None and spec["state"] == "present"),
@@ -145,6 +265,30 @@ def run(api, params, check_mode):
 
         require_healthy_dataplane(api, params["concurrency"])
 
+    progress = Progress(results, [name for name in plans if pending_since(live.get(name))])
+    try:
+        entries, restarted = _write(api, params, check_mode, live, to_create, plans, results, progress, stamp)
+    except AmbientMeshError as exc:
+        progress.failed(exc, params)
+        raise
+    if check_mode:  # what would be left owed: nothing once restarted, else the markers there and to come
+        progress.pending.update(name for name, steps in plans.items()
+                                if any(RESTART_PENDING in (step["metadata"].get("annotations") or {}) for step in steps))
+        if params["restart_workloads"]:
+            progress.pending.clear()
+    pending = sorted(progress.pending)
+    if pending and not params["restart_workloads"]:
+        warn("the workloads of namespaces %s still run as before their capture changed (pods keep their sidecars "
+             "until restarted): set restart_workloads: true to restart them, once; mesh_info reports them as "
+             "RESTART_PENDING until then" % ", ".join(pending[:20]) + (" and %d more" % (len(pending) - 20) if len(pending) > 20 else ""))
+    listed, summary = shape_results(results, lambda r: r["name"], params.get("results") or "changed", slim=_slim)
+    return dict(summary, changed=any(r["changed"] for r in results) or bool(restarted), namespaces=listed,
+                restarted=restarted, restart_pending=pending, diff=module_diff(entries))
+
+
+def _write(api, params, check_mode, live, to_create, plans, results, progress, stamp):
+    """The writes of a run: namespaces created, labelled (with the marker where a restart is owed), the
+    workloads restarted, the markers removed. Returns (diff entries, restarted refs)."""
     diff = {}
     if to_create:
         from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
@@ -153,46 +297,78 @@ def run(api, params, check_mode):
         for result in created:
             if result["changed"]:
                 diff[result["name"]] = diff_entry(result["before"], result["after"])
+                if not check_mode:
+                    progress.wrote(result["name"], result["after"])
 
     def migrate(name):
         steps = plans[name]
         if check_mode:
             # dry runs do not build on each other: one dry run of the whole change shows where it ends
-            steps = [{"metadata": {"labels": dict((k, v) for step in steps for k, v in step["metadata"]["labels"].items())}}]
+            merged = {}
+            for step in steps:
+                for part, values in step["metadata"].items():
+                    merged.setdefault(part, {}).update(values)
+            steps = [{"metadata": merged}]
         answer = None
         for step in steps:  # in order: each step lands before the next
             answer = api.patch("v1", "Namespace", name, step, dry_run=check_mode)
+            if not check_mode:
+                progress.wrote(name, answer)  # a migration cut after its first step is still a change
         return answer
 
     changing = [n for n, steps in plans.items() if steps]
     failures = []
     for name, answer, error in run_concurrently(migrate, changing, params["concurrency"]):
         if error is not None:
-            failures.append(error.msg)
+            failures.append((name, error))
         else:
             diff[name] = diff_entry(live[name], answer)
     if failures:
-        raise AmbientMeshError("labelling namespaces failed (run again to finish): %s" % "; ".join(failures))
-    entries = [diff[s["name"]] for s in specs if s["name"] in diff]
+        raise batch_error("labelling %d of %d namespaces failed" % (len(failures), len(changing)), failures,
+                          done=sorted(progress.written))
+    entries = [diff[r["name"]] for r in results if r["name"] in diff]
 
     restarted = []
-    if params["restart_workloads"]:
-        targets = [r["name"] for r in results if r["capture_changed"] and not r["created"]]
-        if targets:
-            from ansible_collections.ambient.mesh.plugins.module_utils._restart import restart, wait_rollouts, workloads_in
+    # namespaces whose capture this run changed (restart everything), or whose restart an earlier run owes
+    fresh = set(r["name"] for r in results if r["capture_changed"] and not r["created"])
+    owed = dict((name, pending_since(ns)) for name, ns in live.items() if pending_since(ns) and name not in fresh)
+    owed = dict((name, since) for name, since in owed.items() if name in plans)  # only the task's namespaces
+    if params["restart_workloads"] and (fresh or owed):
+        from ansible_collections.ambient.mesh.plugins.module_utils._restart import (
+            restart, restarted_since, wait_rollouts, workloads_in)
 
-            by_ns = workloads_in(api, targets, params["concurrency"])
-            for result in results:
-                for obj in by_ns.get(result["name"], []):
-                    result["restarted"].append("%s/%s" % (obj["kind"], obj["metadata"]["name"]))
-            workloads = [o for items in by_ns.values() for o in items]
-            restarted, restart_entries = restart(api, workloads, check_mode, params["concurrency"])
-            entries += restart_entries
-            if params["wait_for_rollout"] and not check_mode:
-                wait_rollouts(api, restarted, params["wait_timeout"], params["concurrency"])
-    listed, summary = shape_results(results, lambda r: r["name"], params.get("results") or "changed", slim=_slim)
-    return dict(summary, changed=any(r["changed"] for r in results) or bool(restarted), namespaces=listed,
-                restarted=restarted, diff=module_diff(entries))
+        by_ns = workloads_in(api, sorted(fresh | set(owed)), params["concurrency"])
+        for name, since in owed.items():
+            # restarted by the failed run before it stopped: not again
+            by_ns[name] = [o for o in by_ns[name] if not restarted_since(o, since)]
+        by_name = dict((r["name"], r) for r in results)
+        for name, items in by_ns.items():
+            by_name[name]["restarted"] = ["%s/%s" % (o["kind"], o["metadata"]["name"]) for o in items]
+            if name in owed:
+                by_name[name]["changed"] = True  # its restart and the marker's removal are this run's change
+        workloads = [o for name in sorted(by_ns) for o in by_ns[name]]
+        restarted, restart_entries = restart(api, workloads, check_mode, params["concurrency"], now=stamp)
+        progress.restarted.extend(restarted)
+        entries += restart_entries
+        clear = [name for name in sorted(by_ns) if name in progress.pending or name in owed]
+        if not check_mode and clear:
+            _clear_markers(api, clear, params["concurrency"], progress)
+        if params["wait_for_rollout"] and not check_mode:
+            wait_rollouts(api, restarted, params["wait_timeout"], params["concurrency"])
+    return entries, restarted
+
+
+def _clear_markers(api, names, concurrency, progress):
+    failures = []
+    for name, answer, error in run_concurrently(
+            lambda n: api.patch("v1", "Namespace", n, marker_patch(None)), names, concurrency):
+        if error is not None:
+            failures.append((name, error))
+        else:
+            progress.wrote(name, answer)
+    if failures:
+        raise batch_error("the workloads were restarted, but removing the restart-pending marker of %d namespaces "
+                          "failed" % len(failures), failures, done=sorted(progress.written))
 
 
 def _slim(result):

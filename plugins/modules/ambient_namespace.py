@@ -22,6 +22,24 @@ description:
     dataplane-mode, then the injection labels removed - each step written before the next.
   - With O(restart_workloads=true), the Deployments, StatefulSets and DaemonSets of the namespaces
     whose capture changed (and only those) are restarted once, as C(kubectl rollout restart) does.
+  - A restart still owed survives a failed run. A namespace whose capture changes in a way its running
+    pods follow only when restarted (with O(restart_workloads=true), or when a sidecar migration removes
+    the injection labels) gets the annotation C(ambient.mesh/restart-pending) (its time, RFC 3339 UTC) in
+    the same write as the label change, and loses it in the write after its workloads were restarted.
+    A later run finds it and restarts that namespace's workloads (with O(restart_workloads=true)) or
+    reports it in RV(restart_pending) with a warning; a workload whose C(kubectl.kubernetes.io/restartedAt)
+    is at or after the marker's time was restarted already and is not restarted again, so after an
+    outage part way every workload is restarted exactly once. C(ambient.mesh.mesh_info) reports such
+    namespaces as C(RESTART_PENDING). A plain enrollment (no sidecars) needs no restart - istio-cni
+    captures the running pods - and leaves no marker unless O(restart_workloads=true).
+  - Refuses, before any change, a C(use_waypoint) naming a waypoint (Gateway) that does not exist, or a
+    C(use_waypoint_namespace) naming a namespace that does not exist, unless O(allow_missing_waypoint=true).
+    Checked for the labels this run writes (a no-op run reads nothing more); C(ambient.mesh.mesh_info)
+    reports a binding whose waypoint went away later.
+  - A run that fails after its first write fails with C(changed=true) and says what it changed -
+    RV(namespaces) (those written, partly or wholly), RV(restarted), RV(restart_pending), and from the API
+    layer C(done), C(failed_objects) and C(errors) (identical errors grouped). Running the task again
+    continues where the failed run stopped.
   - Only the labels above (and the injection labels, when migrating) are ever written; every other
     label and annotation is left alone. O(namespaces[].state=absent) removes only the labels this
     module manages.
@@ -105,6 +123,17 @@ options:
       - Refuse to enroll while ztunnel or istio-cni is missing or not fully ready.
     type: bool
     default: true
+  allow_missing_waypoint:
+    description:
+      - Write C(use_waypoint) / C(use_waypoint_namespace) even when the waypoint (a Gateway of that name in
+        that namespace) or its namespace does not exist yet - for the deliberate case of a later task of the
+        same play deploying it (the platform playbook enrolls, then runs the waypoint role).
+      - Until the waypoint exists and is programmed, the namespace's traffic goes straight to its pods, without
+        the waypoint's L7 policy, routes or faults; nothing in Istio warns about it.
+      - Without it (the default), the task fails before any change, naming each missing waypoint or namespace
+        and the namespaces that name it; a typo in a waypoint's name cannot pass unnoticed.
+    type: bool
+    default: false
   results:
     description:
       - What RV(namespaces) lists. V(changed) lists only the namespaces this run changed (would change, in
@@ -138,6 +167,13 @@ EXAMPLES = r"""
     migrate_sidecars: true
     restart_workloads: true
     wait_for_rollout: true
+
+- name: Enroll now, deploy the waypoint in a later task of this play
+  ambient.mesh.ambient_namespace:
+    namespaces:
+      - name: hello
+        use_waypoint: waypoint
+    allow_missing_waypoint: true
 
 - name: Take a namespace out of the mesh (only the ambient labels are removed)
   ambient.mesh.ambient_namespace:
@@ -190,6 +226,14 @@ restarted:
   returned: always
   type: list
   elements: str
+restart_pending:
+  description:
+    - The namespaces whose workloads still have to be restarted after this run (they carry
+      C(ambient.mesh/restart-pending)); empty once every restart owed is done. Also returned by a failed run.
+  returned: always
+  type: list
+  elements: str
+  sample: ["legacy"]
 unchanged:
   description: The namespaces this run left as they were (none of their managed labels differed), by name.
   returned: always
@@ -240,6 +284,7 @@ def main():
         wait_for_rollout=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         check_dataplane=dict(type="bool", default=True),
+        allow_missing_waypoint=dict(type="bool", default=False),
         results=dict(type="str", choices=["changed", "all"], default="changed"),
     ))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)

@@ -2,11 +2,12 @@
 
 import pytest
 
-from builders import namespace
-from conftest import seed_istio
+from builders import namespace, waypoint
+from conftest import GATEWAY_V151, seed_istio
 
 pytestmark = pytest.mark.integration
 MODULE = "ambient.mesh.ambient_namespace"
+PENDING = "ambient.mesh/restart-pending"
 
 
 def dataplane(cluster, ztunnel_ready=True):
@@ -31,9 +32,17 @@ def restarted_at(cluster, ns, name, kind="Deployment"):
     return (obj["spec"]["template"].get("metadata", {}).get("annotations") or {}).get("kubectl.kubernetes.io/restartedAt")
 
 
+def with_waypoints(cluster, *namespaces):
+    """Gateway API and a programmed waypoint named waypoint in each namespace."""
+    cluster.load_crds(GATEWAY_V151)
+    for ns in namespaces:
+        cluster.put(waypoint(ns))
+
+
 def test_four_step_idempotence_keeps_foreign_labels(cluster, playbook):
     dataplane(cluster)
     cluster.put(namespace("hello", team="payments"))
+    with_waypoints(cluster, "hello")
     ns = cluster.get("v1", "Namespace", "hello")
     ns["metadata"]["annotations"] = {"owner": "someone"}
     cluster.put(ns)
@@ -81,6 +90,7 @@ def test_sidecar_namespace_needs_migrate_then_migrates_in_order(cluster, playboo
     cluster.put(namespace("plain"))
     for ns, name in (("legacy", "web"), ("legacy", "api"), ("untouched", "other"), ("plain", "p")):
         cluster.put(deployment(ns, name))
+    with_waypoints(cluster, "legacy")
     args = {"namespaces": [{"name": "legacy", "use_waypoint": "waypoint"}], "restart_workloads": True}
     mark = cluster.mark()
     refused = playbook.run(MODULE, args, fails="legacy")
@@ -90,8 +100,12 @@ def test_sidecar_namespace_needs_migrate_then_migrates_in_order(cluster, playboo
     mark = cluster.mark()
     migrated = playbook.run(MODULE, dict(args, migrate_sidecars=True))
     assert migrated["changed"] is True, migrated.get("msg")
-    ns_patches = [e for e in cluster.writes(mark) if e["resource"] == "namespaces"]
-    assert len(ns_patches) == 3  # use-waypoint, then dataplane-mode, then injection removed
+    ns_patches = [e["body"]["metadata"] for e in cluster.writes(mark) if e["resource"] == "namespaces"]
+    # use-waypoint, then dataplane-mode, then injection removed with the restart marked pending, then
+    # (after the restarts) the marker removed
+    assert len(ns_patches) == 4 and ns_patches[2]["annotations"] == {PENDING: ns_patches[2]["annotations"][PENDING]}
+    assert ns_patches[3] == {"annotations": {PENDING: None}} and migrated["restart_pending"] == []
+    assert PENDING not in (cluster.get("v1", "Namespace", "legacy")["metadata"].get("annotations") or {})
     history = [o for o in migrated["namespaces"]]
     assert history[0]["steps"] == 3 and history[0]["capture_changed"] is True
     assert labels(cluster, "legacy") == {"team": "a", "istio.io/dataplane-mode": "ambient",
@@ -114,7 +128,7 @@ def test_order_of_the_migration_steps(cluster, kubeconfig, tmp_path):
     from conftest import Playbook
     mark = cluster.mark()
     Playbook(kubeconfig, tmp_path).run(MODULE, {"namespaces": [{"name": "legacy", "use_waypoint": "wp"}],
-                                                "migrate_sidecars": True})
+                                                "migrate_sidecars": True, "allow_missing_waypoint": True})
     patches = [e for e in cluster.writes(mark) if e["resource"] == "namespaces"]
     bodies = [p["body"]["metadata"]["labels"] for p in patches]
     assert bodies == [{"istio.io/use-waypoint": "wp"}, {"istio.io/dataplane-mode": "ambient"},
