@@ -1,0 +1,113 @@
+"""mesh_info: bad inputs refused before any request that writes, and each bad reference of issue 11 (items 2 and 10)
+reported on a live cluster - with fail_on_findings the run fails naming it, and writes nothing (mesh_info is read-only)."""
+
+import pytest
+
+from builders import ambient_namespace, namespace, service, waypoint
+from conftest import GATEWAY_V151, seed_istio
+from failure_matrix.conftest import Case
+
+pytestmark = pytest.mark.integration
+MODULE = "ambient.mesh.mesh_info"
+
+
+def refused(case_id, args, fragment, setup=None):
+    return Case(case_id, MODULE, args, fragment, setup=setup)
+
+
+def mesh(*objects):
+    """setup: Gateway API CRDs, Istio (default revision), then the objects."""
+    def setup(m):
+        m.cluster.load_crds(GATEWAY_V151)
+        seed_istio(m.cluster)
+        for obj in objects:
+            m.cluster.put(obj)
+    return setup
+
+
+def pod(ns, name, annotations=None, containers=("app",), labels=None):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {"app": name}),
+                         "annotations": dict(annotations or {})},
+            "spec": {"containers": [{"name": c, "image": "example/%s" % c} for c in containers]},
+            "status": {"phase": "Running"}}
+
+
+def gateway_of_revision(ns, revision):
+    gw = waypoint(ns)
+    gw["metadata"]["labels"]["istio.io/rev"] = revision
+    return gw
+
+
+BAD_INPUTS = [
+    refused("fail-on-findings-unknown", {"fail_on_findings": "critical"},
+            "value of fail_on_findings must be one of: never, warning, error, got: critical"),
+    refused("unknown-option", {"fail_on": "error"}, "Unsupported parameters for (ambient.mesh.mesh_info) module: fail_on"),
+    refused("kubeconfig-missing", {"kubeconfig": "/nonexistent/kubeconfig"}, "/nonexistent/"),
+    refused("concurrency-not-a-number", {"concurrency": "many"}, "concurrency"),
+    refused("request-budget-not-a-number", {"request_budget": "soon"}, "request_budget"),
+    # each bad reference, reported by name on a live cluster
+    refused("use-waypoint-names-a-missing-gateway", {"fail_on_findings": "error"},
+            "Namespace hello has istio.io/use-waypoint=ghost but namespace hello has no waypoint named ghost",
+            setup=mesh(ambient_namespace("hello", waypoint="ghost"))),
+    refused("use-waypoint-namespace-names-a-missing-namespace", {"fail_on_findings": "error"},
+            "Namespace hello has istio.io/use-waypoint-namespace=mesh-infra, a namespace that does not exist",
+            setup=mesh(ambient_namespace("hello", waypoint="shared", **{"istio.io/use-waypoint-namespace": "mesh-infra"}))),
+    refused("waypoint-of-a-revision-no-istiod-serves", {"fail_on_findings": "error"},
+            "waypoint hello/waypoint is for revision canary, which no istiod serves (istiod revisions: default)",
+            setup=mesh(ambient_namespace("hello"), gateway_of_revision("hello", "canary"))),
+    refused("waypoint-of-a-namespace-revision-no-istiod-serves", {"fail_on_findings": "error"},
+            "is for revision old (namespace hello's istio.io/rev), which no istiod serves",
+            setup=mesh(ambient_namespace("hello", **{"istio.io/rev": "old"}), waypoint("hello"))),
+    refused("waypoint-bound-to-a-namespace-not-in-ambient-mode", {"fail_on_findings": "warning"},
+            "namespace legacy uses waypoint legacy/waypoint but is not in ambient mode (no istio.io/dataplane-mode label)",
+            setup=mesh(namespace("legacy", **{"istio.io/use-waypoint": "waypoint"}), waypoint("legacy"))),
+    refused("restart-pending", {"fail_on_findings": "warning"},
+            "namespace hello has workloads to restart since 2026-11-23T10:00:00Z",
+            setup=mesh(dict(ambient_namespace("hello"), metadata={
+                "name": "hello", "labels": {"istio.io/dataplane-mode": "ambient"},
+                "annotations": {"ambient.mesh/restart-pending": "2026-11-23T10:00:00Z"}}))),
+    refused("sidecar-in-an-ambient-namespace", {"fail_on_findings": "error"},
+            "namespace hello is in ambient mode but 1 pod(s) still run a sidecar (helloworld-v1-abc)",
+            setup=mesh(ambient_namespace("hello"), service("hello", "helloworld"),
+                       pod("hello", "helloworld-v1-abc", {"sidecar.istio.io/status": "{}"}, ("app", "istio-proxy")))),
+    refused("still-redirected-after-leaving-ambient", {"fail_on_findings": "error"},
+            "namespace old is not in ambient mode but 1 pod(s) are still redirected to ztunnel",
+            setup=mesh(namespace("old"), pod("old", "api-1", {"ambient.istio.io/redirection": "enabled"}))),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda c: c.id)
+def test_bad_input_or_bad_reference_fails_without_a_write(matrix, case):
+    failed = matrix.check(case)
+    assert "Traceback" not in failed["msg"]
+
+
+def test_a_pod_that_chose_for_itself_is_no_mismatch(cluster, playbook):
+    """A pod labelled istio.io/dataplane-mode=none in an ambient namespace, or a finished pod with a sidecar, is as
+    its labels say: no CAPTURE_MISMATCH (the check cannot fire on anything in an ambient namespace)."""
+    mesh(ambient_namespace("hello"),
+         pod("hello", "opted-out", {"sidecar.istio.io/status": "{}"}, ("app", "istio-proxy"),
+             labels={"istio.io/dataplane-mode": "none"}),
+         dict(pod("hello", "done", {"sidecar.istio.io/status": "{}"}), status={"phase": "Succeeded"}))(
+        type("M", (), {"cluster": cluster})())
+    codes = [f["code"] for f in playbook.run(MODULE, {})["findings"]]
+    assert "CAPTURE_MISMATCH" not in codes
+    cluster.put(pod("hello", "kept-its-sidecar", {"sidecar.istio.io/status": "{}"}))
+    assert [f["code"] for f in playbook.run(MODULE, {})["findings"]].count("CAPTURE_MISMATCH") == 1
+
+
+def outage(m):
+    m.cluster.fail("list", "pods", status=503, times=1000)
+
+
+FAULTS = [
+    # reads refused for a while: the run fails naming the read, and a re-run once the server answers reports
+    Case("pods-unreadable", MODULE, {"request_budget": 3}, "503", setup=outage, expect="converges",
+         changed=False, fix=lambda m: m.cluster.api.faults.clear()),
+]
+
+
+@pytest.mark.parametrize("case", FAULTS, ids=lambda c: c.id)
+def test_fault_then_a_rerun_converges(matrix, case):
+    matrix.check(case)
