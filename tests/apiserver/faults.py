@@ -134,6 +134,8 @@ async def _close(api):
 
 async def _reopen(closed):
     for runner, host, port in closed:
+        if runner.server is None:  # the cluster stopped during the outage
+            continue
         site = web.SockSite(runner, sock=get_port_socket(host, port, socket.AF_INET))
         await site.start()
 
