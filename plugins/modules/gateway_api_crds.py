@@ -153,7 +153,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._args import (
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds import run
-from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
+from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
@@ -179,7 +179,7 @@ def main():
         allow_channel_switch=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
     ))
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("src", "url")],
+    module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("src", "url")],
                               required_if=[("state", "present", ["version"])])
     fetch = fetcher(module.params["url_timeout"])
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode, fetch))

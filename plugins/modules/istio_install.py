@@ -255,6 +255,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import (
     validate_params,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule
 from ansible_collections.ambient.mesh.plugins.module_utils._process import Terminated, terminate_on_signals
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
@@ -274,7 +275,7 @@ def main():
         istioctl_timeout=dict(type="int"),
     ))
     spec["wait_timeout"]["default"] = 300
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True)
     params = module.params
     problems = validate_params(params)
     if problems:  # before any request and any istioctl call

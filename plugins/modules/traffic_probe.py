@@ -318,7 +318,7 @@ stderr:
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
 from ansible_collections.ambient.mesh.plugins.module_utils._exec import core_api_for
-from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
+from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic_probe import run_probe
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
@@ -348,7 +348,7 @@ def main():
         latency=dict(type="dict", options=LATENCY),
         return_sample=dict(type="bool", default=False),
     ))
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
+    module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True,
                               mutually_exclusive=[("pod", "pod_selector"), ("backend_pattern", "backend_header")],
                               required_one_of=[("pod", "pod_selector")])
     result = run_with_api(module, lambda api: run_probe(api, core_api_for(module), module.params))
