@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import time
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, diff_entries, summarize
@@ -401,7 +402,7 @@ def run(api, params, check_mode):
     # and when it does not, nothing is moved.
     if proving and rebinds:
         try:
-            wait_programmed(api, set(r["to"] for r in rebinds.values()), max(1, deadline - time.monotonic()))
+            wait_programmed(api, set(r["to"] for r in rebinds.values()), _remaining(deadline))
         except AmbientMeshError as exc:
             raise AmbientMeshError(
                 "%s; nothing was rebound: %s stay%s on the waypoint%s they use" % (
@@ -439,7 +440,7 @@ def run(api, params, check_mode):
     if proving and present:
         try:
             wait_working(api, specs, services_to_prove(specs, services_after(services, edits)),
-                         max(1, deadline - time.monotonic()))
+                         _remaining(deadline))
         except AmbientMeshError as exc:
             raise _failed_proof(api, exc, params, rebinds, moved, changes, bound)
 
@@ -448,6 +449,11 @@ def run(api, params, check_mode):
                 bound=[ref_of(e[1], e[2], e[3]) for e in edits], unbound=[ref_of(e[1], e[2], e[3]) for e in unbinds],
                 rebound=_rebound_entries(rebinds, moved if not check_mode else rebinds),
                 deleted=deleted, diff=module_diff(diff))
+
+
+def _remaining(deadline):
+    """Whole seconds left of the wait_timeout the run started with (at least 1): both waits share it."""
+    return max(1, int(math.ceil(deadline - time.monotonic())))
 
 
 def _failed_proof(api, exc, params, rebinds, moved, changes, bound):
