@@ -3,7 +3,7 @@
 import pytest
 
 from builders import namespace, waypoint
-from conftest import GATEWAY_V151, seed_istio
+from conftest import GATEWAY_V151, run_playbook, run_role, seed_istio
 
 pytestmark = pytest.mark.integration
 MODULE = "ambient.mesh.ambient_namespace"
@@ -164,3 +164,81 @@ def test_bad_input_fails_before_any_change(cluster, playbook, args, fragment):
     result = playbook.run(MODULE, args, fails=fragment)
     assert result["failed"] is True and fragment in result["msg"], result["msg"]
     assert cluster.writes(mark) == []
+
+
+def pending(cluster, name):
+    return (cluster.get("v1", "Namespace", name)["metadata"].get("annotations") or {}).get(PENDING)
+
+
+def generation(cluster, ns, name="web"):
+    return cluster.get("apps/v1", "Deployment", name, ns)["metadata"]["generation"]
+
+
+def test_migration_without_restart_leaves_the_restart_owed_until_a_run_restarts_once(cluster, playbook):
+    """Issue 11 item 2: migrate_sidecars without restart_workloads used to end in "success" with the pods keeping
+    their sidecars, and no later run restarted them."""
+    dataplane(cluster)
+    cluster.put(namespace("legacy", **{"istio-injection": "enabled"}))
+    cluster.put(namespace("plain"))
+    cluster.put(deployment("legacy", "web"))
+    cluster.put(deployment("plain", "web"))
+    args = {"namespaces": [{"name": "legacy"}, {"name": "plain"}], "migrate_sidecars": True}
+    first = playbook.run(MODULE, args)
+    assert first["changed"] is True and first["restarted"] == [] and first["restart_pending"] == ["legacy"]
+    assert any("legacy" in w and "restart_workloads: true" in w for w in first.get("warnings", [])), first.get("warnings")
+    assert pending(cluster, "legacy") and pending(cluster, "plain") is None  # a plain enrollment owes no restart
+    assert generation(cluster, "legacy") == 1
+
+    # the labels are as asked now, yet the next run still knows the restart is owed
+    mark = cluster.mark()
+    again = playbook.run(MODULE, args, check=True)
+    assert again["changed"] is False and again["restart_pending"] == ["legacy"] and cluster.writes(mark) == []
+    check = playbook.run(MODULE, dict(args, restart_workloads=True), check=True)
+    assert check["changed"] is True and check["restarted"] == ["Deployment legacy/web"] and cluster.writes(mark) == []
+
+    done = playbook.run(MODULE, dict(args, restart_workloads=True))
+    assert done["changed"] is True and done["restarted"] == ["Deployment legacy/web"] and done["restart_pending"] == []
+    assert [n["name"] for n in done["namespaces"]] == ["legacy"]
+    assert pending(cluster, "legacy") is None and generation(cluster, "legacy") == 2 and generation(cluster, "plain") == 1
+    mark = cluster.mark()
+    settled = playbook.run(MODULE, dict(args, restart_workloads=True))
+    assert settled["changed"] is False and settled["restarted"] == [] and cluster.writes(mark) == []
+
+
+def test_a_missing_waypoint_is_refused_unless_it_comes_later(cluster, playbook, kubeconfig, tmp_path):
+    dataplane(cluster)
+    cluster.put(namespace("httpbin"))
+    cluster.put(namespace("hello"))
+    with_waypoints(cluster, "hello")
+    args = {"namespaces": [{"name": "httpbin", "use_waypoint": "waypoint"}, {"name": "hello", "use_waypoint": "waypoint"}]}
+    mark = cluster.mark()
+    refused = playbook.run(MODULE, args, fails="there is no waypoint (Gateway) httpbin/waypoint")
+    assert refused["changed"] is False and cluster.writes(mark) == [] and "hello/waypoint" not in refused["msg"]
+    # the waypoint of another namespace: it exists, and use_waypoint_namespace says where
+    shared = playbook.run(MODULE, {"namespaces": [{"name": "httpbin", "use_waypoint": "waypoint",
+                                                   "use_waypoint_namespace": "hello"}]})
+    assert shared["changed"] is True
+    later = playbook.run(MODULE, dict(args, allow_missing_waypoint=True))
+    assert later["changed"] is True and labels(cluster, "httpbin")["istio.io/use-waypoint"] == "waypoint"
+    # already written: a no-op run reads no Gateways and refuses nothing
+    mark = cluster.mark()
+    assert playbook.run(MODULE, args)["changed"] is False
+    assert [e["resource"] for e in cluster.requests(mark)] == ["namespaces"]
+
+    # the enroll role allows it when the waypoint role is in the same play, and only then
+    cluster.put(namespace("fresh"))
+    alone = run_role(kubeconfig, tmp_path, "ambient.mesh.enroll", {"enroll_namespaces": [
+        {"name": "fresh", "use_waypoint": "waypoint"}], "enroll_wait_timeout": 10}, fails="fresh/waypoint")
+    assert alone.failed and "allow_missing_waypoint" in alone.stdout
+    book = tmp_path / "enroll-then-waypoint.yml"
+    book.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  module_defaults:\n    group/ambient.mesh.k8s:\n"
+        "      kubeconfig: %s\n  tasks:\n"
+        "    - ansible.builtin.import_role: {name: ambient.mesh.enroll}\n"
+        "      vars: {enroll_namespaces: [{name: fresh, use_waypoint: waypoint}], enroll_wait_timeout: 10}\n"
+        "    - ansible.builtin.import_role: {name: ambient.mesh.waypoint}\n"
+        "      vars: {waypoint_namespaces: [fresh], waypoint_wait_timeout: 20}\n" % kubeconfig)
+    played = run_playbook(book)
+    assert played.returncode == 0, played.stdout[-3000:]
+    assert labels(cluster, "fresh")["istio.io/use-waypoint"] == "waypoint"
+    assert cluster.get("gateway.networking.k8s.io/v1", "Gateway", "waypoint", "fresh") is not None
