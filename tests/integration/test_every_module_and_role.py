@@ -164,7 +164,8 @@ HTTPROUTES_CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "
 MODULE_SCENARIOS = {
     "ambient_namespace": Scenario(
         setup=with_workload,
-        present=lambda ctx: {"namespaces": [{"name": "hello", "use_waypoint": "waypoint"}], "restart_workloads": True},
+        present=lambda ctx: {"namespaces": [{"name": "hello", "use_waypoint": "waypoint"}], "restart_workloads": True,
+                             "allow_missing_waypoint": True},  # the waypoint would come later
         absent=lambda ctx: {"namespaces": [{"name": "hello", "state": "absent"}], "restart_workloads": True},
         foreign=(NS + (None, "hello"), DEPLOY + ("hello", "web")),
         sidecar_labels_on_present=False),
@@ -230,7 +231,7 @@ ROLE_SCENARIOS = {
     "enroll": Scenario(
         setup=with_workload,
         present=lambda ctx: {"enroll_namespaces": [{"name": "hello", "use_waypoint": "waypoint"}],
-                             "enroll_wait_timeout": 30},
+                             "enroll_wait_timeout": 30, "enroll_allow_missing_waypoint": True},
         absent=lambda ctx: {"enroll_namespaces": [{"name": "hello", "state": "absent"}], "enroll_wait_timeout": 30},
         foreign=(NS + (None, "hello"), DEPLOY + ("hello", "web")),
         sidecar_labels_on_present=False),
