@@ -66,8 +66,10 @@ class AmbientModule(AnsibleModule):
 
     def fail_json(self, msg, **kwargs):
         result = getattr(self, "validation_result", None)
-        if result is not None and result.errors and isinstance(result.errors[0], NoLogError):
-            named = [e.msg for e in result.errors if not isinstance(e, NoLogError)]
+        # AnsibleValidationErrorMultiple has no __len__ (always true): test its list
+        errors = result.errors.errors if result is not None else []
+        if errors and isinstance(errors[0], NoLogError):
+            named = [e.msg for e in errors if not isinstance(e, NoLogError)]
             if named and msg == result.errors.msg:
                 msg = "; ".join(named) + _list_hint(named)
         super(AmbientModule, self).fail_json(msg=msg, **kwargs)

@@ -210,6 +210,23 @@ def test_other_argument_errors_are_left_as_ansible_words_them(capsys):
     assert module_failure(capsys, {}) == "missing required arguments: namespaces"
 
 
+def test_a_failure_after_valid_arguments_keeps_the_modules_own_message(capsys):
+    """fail_json of the module's own (arguments valid): the message as given, no IndexError from an empty
+    list of argument errors."""
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule
+
+    spec = {"namespaces": {"type": "list", "elements": "dict", "required": True,
+                           "options": {"name": {"type": "str", "required": True}}}}
+    with patch_module_args({"namespaces": [{"name": "hello"}]}), pytest.raises(SystemExit):
+        AmbientModule(argument_spec=spec).fail_json(msg="refusing: the waypoint does not exist", changed=True)
+    result = json.loads(capsys.readouterr().out)
+    assert result["msg"] == "refusing: the waypoint does not exist" and result["changed"] is True
+
+
 def test_slow_waits_become_warnings():
     from ansible_collections.ambient.mesh.plugins.module_utils._wait import slow_waits
 
