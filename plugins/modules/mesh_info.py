@@ -166,7 +166,7 @@ findings_count:
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
+from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info import describe_mesh
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
@@ -178,7 +178,7 @@ def main():
     spec = argument_spec(REQUEST_ARG_SPEC, dict(
         fail_on_findings=dict(type="str", choices=["never", "warning", "error"], default="never"),
     ))
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: describe_mesh(api, module.params["concurrency"]))
     threshold = SEVERITY[module.params["fail_on_findings"]]
     blocking = [f for f in result["findings"] if LEVEL[f["severity"]] >= threshold]
