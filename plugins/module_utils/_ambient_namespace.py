@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+
 from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
@@ -128,6 +130,11 @@ def mark_pending(steps, labels, stamp):
         out.append(step)
         current = after
     return out
+
+
+def marks(steps):
+    """Whether these label steps set the pending-restart marker."""
+    return any(RESTART_PENDING in (step["metadata"].get("annotations") or {}) for step in steps)
 
 
 def waypoint_references(specs, live):
@@ -272,8 +279,7 @@ def run(api, params, check_mode):
         progress.failed(exc, params)
         raise
     if check_mode:  # what would be left owed: nothing once restarted, else the markers there and to come
-        progress.pending.update(name for name, steps in plans.items()
-                                if any(RESTART_PENDING in (step["metadata"].get("annotations") or {}) for step in steps))
+        progress.pending.update(name for name, steps in plans.items() if marks(steps))
         if params["restart_workloads"]:
             progress.pending.clear()
     pending = sorted(progress.pending)
@@ -326,9 +332,8 @@ def _write(api, params, check_mode, live, to_create, plans, results, progress, s
     if failures:
         raise batch_error("labelling %d of %d namespaces failed" % (len(failures), len(changing)), failures,
                           done=sorted(progress.written))
-    entries = [diff[r["name"]] for r in results if r["name"] in diff]
-
     restarted = []
+    entries = []
     # namespaces whose capture this run changed (restart everything), or whose restart an earlier run owes
     fresh = set(r["name"] for r in results if r["capture_changed"] and not r["created"])
     owed = dict((name, pending_since(ns)) for name, ns in live.items() if pending_since(ns) and name not in fresh)
@@ -349,26 +354,43 @@ def _write(api, params, check_mode, live, to_create, plans, results, progress, s
         workloads = [o for name in sorted(by_ns) for o in by_ns[name]]
         restarted, restart_entries = restart(api, workloads, check_mode, params["concurrency"], now=stamp)
         progress.restarted.extend(restarted)
-        entries += restart_entries
-        clear = [name for name in sorted(by_ns) if name in progress.pending or name in owed]
-        if not check_mode and clear:
-            _clear_markers(api, clear, params["concurrency"], progress)
+        clear = [name for name in sorted(by_ns) if name in owed or name in progress.pending or (check_mode and marks(plans[name]))]
+        if check_mode:  # the namespace as it would end: its marker removed again
+            cleared = dict((name, _without_marker(diff[name]["after"] if name in diff else live[name])) for name in clear)
+        else:
+            cleared = _clear_markers(api, clear, params["concurrency"], progress)
+        for name, answer in cleared.items():
+            diff[name] = diff_entry(live[name], answer)
+        entries = restart_entries
         if params["wait_for_rollout"] and not check_mode:
             wait_rollouts(api, restarted, params["wait_timeout"], params["concurrency"])
-    return entries, restarted
+    # the namespaces first, in the task's order, then the workloads
+    return [diff[r["name"]] for r in results if r["name"] in diff] + entries, restarted
+
+
+def _without_marker(namespace):
+    out = copy.deepcopy(namespace)
+    annotations = out["metadata"].get("annotations") or {}
+    annotations.pop(RESTART_PENDING, None)
+    if not annotations:
+        out["metadata"].pop("annotations", None)
+    return out
 
 
 def _clear_markers(api, names, concurrency, progress):
-    failures = []
+    """Remove the marker of each namespace; {name: the namespace as the server returned it}."""
+    failures, answers = [], {}
     for name, answer, error in run_concurrently(
             lambda n: api.patch("v1", "Namespace", n, marker_patch(None)), names, concurrency):
         if error is not None:
             failures.append((name, error))
         else:
             progress.wrote(name, answer)
+            answers[name] = answer
     if failures:
         raise batch_error("the workloads were restarted, but removing the restart-pending marker of %d namespaces "
                           "failed" % len(failures), failures, done=sorted(progress.written))
+    return answers
 
 
 def _slim(result):
