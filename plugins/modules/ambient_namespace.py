@@ -265,7 +265,7 @@ summary:
 from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import run
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
-from ansible_collections.ambient.mesh.plugins.module_utils._module import run_with_api
+from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
@@ -287,7 +287,7 @@ def main():
         allow_missing_waypoint=dict(type="bool", default=False),
         results=dict(type="str", choices=["changed", "all"], default="changed"),
     ))
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
     module.exit_json(**with_diff(result, module._diff))
 

@@ -59,20 +59,17 @@ REFUSED = [
          "use_waypoint_namespace shared of hello: namespace shared does not exist", setup=lab),
     Case("waypoint-without-gateway-api", NS, one(use_waypoint="waypoint"),
          "no waypoint can exist, the Gateway API CRDs are not installed", setup=lambda m: lab(m, gateway_api=False)),
+    # ansible-core alone says "dictionary requested, could not parse JSON or key=value", naming no option
+    Case("list-of-namespaces-given-as-a-string", NS, {"namespaces": "hello"},
+         ["namespaces", "a list of mappings is written as YAML items"], setup=lab),
     Case("sidecars-without-migrate", NS, {"namespaces": [{"name": "legacy"}]},
          "namespaces legacy use sidecar injection", setup=lab),
     Case("dataplane-not-ready", NS, one(), "ztunnel istio-system/ztunnel has 0/3 pods ready",
          setup=lambda m: lab(m, ready=False)),
 ]
-# ansible-core's own words for it name no option ("dictionary requested, could not parse JSON or key=value");
-# _module.AmbientModule names it, but fails every later fail_json with IndexError for now (its errors[0] on an
-# empty AnsibleValidationErrorMultiple): the module takes it once that is fixed
-REFUSED.append(pytest.param(Case("list-of-namespaces-given-as-a-string", NS, {"namespaces": "hello"},
-                                 "namespaces", setup=lab), id="list-of-namespaces-given-as-a-string",
-                            marks=pytest.mark.xfail(strict=True, reason="needs module_class=AmbientModule (issue 11 item 9)")))
 
 
-@pytest.mark.parametrize("case", REFUSED, ids=lambda c: getattr(c, "id", None))
+@pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.id)
 def test_bad_input_refused_before_any_change(matrix, case):
     matrix.check(case)
 
