@@ -5,35 +5,19 @@ every write gives: these tests change one object and look at the objects that de
 
 import time
 
-import pytest
 
 from apiserver.store import Store
 from builders import istiod, namespace, service, split_route, tag_webhook, waypoint
-from conftest import GATEWAY_V151, seed_istio
+import istiod_lab
+from istiod_lab import condition, eventually
+
+mesh = istiod_lab.mesh  # the fixture
 
 GW = ("gateway.networking.k8s.io/v1", "Gateway")
 ROUTE = ("gateway.networking.k8s.io/v1", "HTTPRoute")
 BOUND = "istio.io/WaypointBound"
 
 
-@pytest.fixture
-def mesh(cluster):
-    cluster.load_crds(GATEWAY_V151)
-    seed_istio(cluster)
-    return cluster
-
-
-def eventually(read, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
-def condition(obj, cond_type):
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c["type"] == cond_type), None)
 
 
 def bound(cluster, ns, name):

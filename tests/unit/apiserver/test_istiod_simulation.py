@@ -12,7 +12,11 @@ import time
 import pytest
 
 from builders import external_service, istiod, namespace, service, waypoint
-from conftest import DATA, GATEWAY_V151, seed_istio
+from conftest import DATA
+import istiod_lab
+from istiod_lab import condition, eventually
+
+mesh = istiod_lab.mesh  # the fixture
 
 TEMPLATE = DATA / "istio-1.30.3" / "templates" / "waypoint.yaml"
 GW = ("gateway.networking.k8s.io/v1", "Gateway")
@@ -31,27 +35,7 @@ PROGRAMMED = "Resource programmed, assigned to service(s) {host}:15008"
 NOT_PROGRAMMED = 'Failed to assign to any requested addresses: no instances found for hostname "{host}"'
 
 
-@pytest.fixture
-def mesh(cluster):
-    cluster.load_crds(GATEWAY_V151)
-    seed_istio(cluster)
-    return cluster
 
-
-def eventually(read, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
-def condition(obj, cond_type):
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond["type"] == cond_type:
-            return cond
-    return None
 
 
 def programmed(cluster, ns, name="waypoint"):
