@@ -33,7 +33,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._labels import (
     valid_dns_label,
     valid_label_value,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._restart import RESTART_PENDING, marker_patch, now_stamp, pending_since
+from ansible_collections.ambient.mesh.plugins.module_utils._restart_pending import RESTART_PENDING, marker_patch, now_stamp, pending_since
 from ansible_collections.ambient.mesh.plugins.module_utils._results import shape_results
 
 # The labels this module may write; with results=changed an entry shows only these, before and after.
@@ -339,8 +339,8 @@ def _write(api, params, check_mode, live, to_create, plans, results, progress, s
     owed = dict((name, pending_since(ns)) for name, ns in live.items() if pending_since(ns) and name not in fresh)
     owed = dict((name, since) for name, since in owed.items() if name in plans)  # only the task's namespaces
     if params["restart_workloads"] and (fresh or owed):
-        from ansible_collections.ambient.mesh.plugins.module_utils._restart import (
-            restart, restarted_since, wait_rollouts, workloads_in)
+        from ansible_collections.ambient.mesh.plugins.module_utils._restart import restart, wait_rollouts, workloads_in
+        from ansible_collections.ambient.mesh.plugins.module_utils._restart_pending import restarted_since
 
         by_ns = workloads_in(api, sorted(fresh | set(owed)), params["concurrency"])
         for name, since in owed.items():

@@ -9,7 +9,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace im
     plan_steps,
     waypoint_references,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._restart import RESTART_PENDING, parse_stamp, restarted_since
+from ansible_collections.ambient.mesh.plugins.module_utils._restart_pending import RESTART_PENDING, parse_stamp, restarted_since
 
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 SIDECAR = {"istio-injection": "enabled"}
