@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 ENROLL = {"enroll_namespaces": [{"name": "hello", "use_waypoint": "waypoint"},
                                 {"name": "httpbin", "use_waypoint": "waypoint"},
                                 {"name": "test", "create": True}],
-          "enroll_wait_timeout": 20}
+          "enroll_wait_timeout": 20, "enroll_allow_missing_waypoint": True}  # the waypoint role runs after it
 WAYPOINTS = {"waypoint_namespaces": ["hello", "httpbin"], "waypoint_wait_timeout": 20}
 
 

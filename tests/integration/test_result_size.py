@@ -27,7 +27,7 @@ def test_ambient_namespace_lists_what_changed_and_counts_the_rest(cluster, playb
     enrolled = everyone[:40]  # already as asked: the first run leaves them alone
     for name in everyone:
         cluster.put(namespace(name, owner="platform", **(AMBIENT if name in enrolled else {})))
-    args = {"namespaces": [{"name": n, "use_waypoint": "waypoint"} for n in everyone]}
+    args = {"namespaces": [{"name": n, "use_waypoint": "waypoint"} for n in everyone], "allow_missing_waypoint": True}
 
     check = playbook.run("ambient.mesh.ambient_namespace", args, check=True)
     assert [n["name"] for n in check["namespaces"]] == everyone[40:]
@@ -54,7 +54,8 @@ def test_ambient_namespace_lists_what_changed_and_counts_the_rest(cluster, playb
     assert task_result_bytes(noop) * 10 < task_result_bytes(every)  # what the controller has to take in
 
     moved = everyone[7:300:50]  # 6 namespaces move to another waypoint
-    args = {"namespaces": [{"name": n, "use_waypoint": "other" if n in moved else "waypoint"} for n in everyone]}
+    args = {"namespaces": [{"name": n, "use_waypoint": "other" if n in moved else "waypoint"} for n in everyone],
+            "allow_missing_waypoint": True}
     some = playbook.run("ambient.mesh.ambient_namespace", args)
     assert [(n["name"], n["labels"]["before"]["istio.io/use-waypoint"], n["labels"]["after"]["istio.io/use-waypoint"])
             for n in some["namespaces"]] == [(n, "waypoint", "other") for n in moved]
