@@ -129,7 +129,14 @@ def ensure_present(api, bundle_text, source, params, check_mode):
 
         for _name, _obj, error in run_concurrently(wait, not_established, params["concurrency"]):
             if error is not None:
-                raise error
+                written = [r["ref"] for r in results if r["changed"]]
+                if not written:
+                    raise error
+                # the CRDs were written before the wait failed: the failed result says so
+                raise AmbientMeshError("%s (before this failure: %d objects written: %s)"
+                                       % (error.msg, len(written), ", ".join(written)),
+                                       changed=True, done=written, version={"before": before_version, "after": version},
+                                       channel={"before": before_channel, "after": channel})
     return {
         "changed": any(r["changed"] for r in results),
         "version": {"before": before_version, "after": version},
