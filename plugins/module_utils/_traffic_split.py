@@ -57,6 +57,7 @@ SPLIT_OF = "ambient.mesh/traffic-split"
 
 # Gateway API standard channel (v1.2-v1.5): backendRefs per rule, and the weight range.
 MAX_BACKENDS = 16
+MATCH_FIELDS = ("headers", "method", "path", "queryParams")
 MAX_WEIGHT = 1000000
 DOMAIN = "cluster.local"
 # istiod's controller name in the status of the routes it programs (pilot/pkg/features/pilot.go
@@ -102,13 +103,41 @@ def normalize(items, problems):
             problems.problems.append("%s is listed twice: one split per Service" % where)
         seen.add(key)
         spec["route_name"] = spec.get("route_name") or spec.get("service")
+        if spec.get("route_name") and not valid_dns_subdomain(spec["route_name"]):
+            problems.problems.append("%s: route_name %r is not a valid name: it must be a DNS-1123 subdomain (lowercase "
+                                     "letters, digits, '-' and '.')" % (where, spec["route_name"]))
         spec["ports"] = list(spec.get("ports") or [])
         spec["matches"] = list(spec.get("matches") or [])
+        _check_matches(spec["matches"], where, problems)
         spec["versions"] = [dict(v) for v in spec.get("versions") or []]
         if spec.get("state", "present") == "present":
             _check_versions(spec, where, problems)
         out.append(spec)
     return out
+
+
+def valid_dns_subdomain(value):
+    """A Kubernetes object name (RFC 1123 subdomain): dot-separated DNS labels, 253 characters at most."""
+    return isinstance(value, str) and len(value) <= 253 and all(valid_dns_label(part) for part in value.split("."))
+
+
+def _check_matches(matches, where, problems):
+    """The fields of Gateway API's HTTPRouteMatch (v1.5.1 standard channel CRD httproutes.gateway.networking.k8s.io,
+    spec.rules[].matches[]: headers, method, path, queryParams; path: type and value). The API server prunes
+    unknown fields, so a misspelt key (VirtualService's uri, say) would leave an empty match, which takes every
+    request: refused here, naming the key."""
+    for index, match in enumerate(matches):
+        what = "%s: matches[%d]" % (where, index)
+        if not isinstance(match, dict):
+            problems.problems.append("%s must be a mapping (path, headers, queryParams, method), not %r" % (what, match))
+            continue
+        unknown = sorted(set(match) - set(MATCH_FIELDS))
+        if unknown:
+            problems.problems.append("%s has %s: an HTTPRoute match takes %s" % (what, ", ".join(unknown), ", ".join(MATCH_FIELDS)))
+        path = match.get("path")
+        if path is not None and (not isinstance(path, dict) or set(path) - set(["type", "value"])):
+            problems.problems.append("%s.path must be a mapping of type (Exact, PathPrefix, RegularExpression) and value, "
+                                     "for example {type: PathPrefix, value: /canary}, not %r" % (what, path))
 
 
 def _check_versions(spec, where, problems):
