@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+from urllib.parse import urlsplit
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._exec import choose_container, choose_pod, run_in_pod
@@ -29,6 +30,11 @@ from ansible_collections.ambient.mesh.plugins.module_utils._verdicts import (
 MAX_REQUESTS = 10000
 # seconds the exec may take beyond requests x timeout (connecting, the API server, slow pods)
 EXEC_SLACK = 60
+# RFC 9110 5.6.2: a method is a token, one or more tchar
+TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# the schemes a probe measures: curl's %{http_code} is an HTTP status only for these (curl's --write-out manual)
+SCHEMES = ("http", "https")
+MAX_BOUNDS = ("p50_max", "p90_max", "p95_max", "p99_max", "max")
 
 
 def validate(params):
@@ -51,16 +57,66 @@ def validate(params):
     if params["expected_shares"]:
         if pattern is None and not params["backend_header"]:
             raise AmbientMeshError("expected_shares needs backend_pattern or backend_header to tell the backends apart")
-        try:
-            if any(float(w) < 0 for w in params["expected_shares"].values()):
-                raise ValueError("expected_shares: a weight is negative")
-            normalise(dict((b, float(w)) for b, w in params["expected_shares"].items()))
-        except (TypeError, ValueError) as exc:
-            raise AmbientMeshError("%s (weights are numbers, e.g. {v1: 95, v2: 5})" % exc)
+        _check_weights(params["expected_shares"])
     rate = params["expected_status_rate"]
-    if rate and not 0 <= rate["percentage"] <= 100:
-        raise AmbientMeshError("expected_status_rate.percentage must be between 0 and 100")
+    if rate:
+        _check_status("expected_status_rate.status", rate["status"])
+        if not 0 <= rate["percentage"] <= 100:
+            raise AmbientMeshError("expected_status_rate.percentage must be between 0 and 100")
+    for index, status in enumerate(params["expected_status"] or []):
+        _check_status("expected_status[%d]" % index, status)
+    _check_latency(params["latency"] or {})
+    _check_url(params["url"])
+    if not TOKEN.match(params["method"]):
+        raise AmbientMeshError("method must be an HTTP method such as GET, HEAD or POST (one word, no spaces); got %r"
+                               % params["method"])
     return pattern
+
+
+def _check_weights(shares):
+    for backend, weight in sorted(shares.items(), key=lambda item: str(item[0])):
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            raise AmbientMeshError("expected_shares.%s must be a number (weights are numbers, e.g. {v1: 95, v2: 5}); "
+                                   "got %r" % (backend, weight))
+        if value < 0 or value != value:
+            raise AmbientMeshError("expected_shares.%s must not be negative (weights are numbers, e.g. {v1: 95, v2: 5}); "
+                                   "got %r" % (backend, weight))
+    try:
+        normalise(dict((b, float(w)) for b, w in shares.items()))
+    except ValueError as exc:
+        raise AmbientMeshError("%s (weights are numbers, e.g. {v1: 95, v2: 5})" % exc)
+
+
+def _check_status(option, status):
+    if not 100 <= status <= 599:
+        raise AmbientMeshError("%s must be an HTTP status code, 100 to 599; got %d" % (option, status))
+
+
+def _check_latency(bounds):
+    given = dict((k, v) for k, v in bounds.items() if v is not None)
+    for name, value in sorted(given.items()):
+        if value < 0:
+            raise AmbientMeshError("latency.%s must be 0 seconds or more; got %g" % (name, value))
+    low = given.get("p50_min")
+    for name in MAX_BOUNDS:
+        # p50 <= p90 <= p95 <= p99 <= max: a median of at least p50_min puts every one of them at p50_min or above
+        if low is not None and name in given and given[name] < low:
+            raise AmbientMeshError("latency.p50_min (%gs) is more than latency.%s (%gs): no outcome can meet both"
+                                   % (low, name, given[name]))
+
+
+def _check_url(url):
+    """An http(s) URL with a host; without a scheme curl takes http:// (curl's URL syntax guessing)."""
+    example = "e.g. http://helloworld.hello.svc.cluster.local:5000/hello"
+    if not url.strip() or any(c.isspace() for c in url):
+        raise AmbientMeshError("url must be a URL without spaces (encode a space as %%20), %s; got %r" % (example, url))
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme.lower() not in SCHEMES:
+        raise AmbientMeshError("url must be an http:// or https:// URL, %s; got %r (scheme %s)" % (example, url, parts.scheme))
+    if not parts.hostname:
+        raise AmbientMeshError("url has no host, %s; got %r" % (example, url))
 
 
 def judge(params, measured):
