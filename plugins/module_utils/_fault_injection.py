@@ -21,7 +21,7 @@ import datetime
 
 from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects, diff_entries, summarize
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, batch_error
 from ansible_collections.ambient.mesh.plugins.module_utils._fault_match import (
     httproute_catches,
     match_problems,
@@ -445,13 +445,17 @@ def plan(specs, live, now, prune_namespaces=()):
 
 
 # ---- the run ---------------------------------------------------------------------------------
-def delete_all(api, objects, check_mode, concurrency):
+def delete_all(api, objects, check_mode, concurrency, done=()):
+    """Delete concurrently; when some deletions fail, the error says what this run changed before (`done`:
+    refs already written) and what it deleted, so a failed result reports changed: true (issue 11 item 3)."""
     answers = run_concurrently(
         lambda o: api.delete(VIRTUALSERVICE[0], VIRTUALSERVICE[1], o["metadata"]["name"],
                              namespace=o["metadata"]["namespace"], dry_run=check_mode), objects, concurrency)
-    failures = [e.msg for _o, _a, e in answers if e is not None]
+    failures = [(object_ref(o), e) for o, _a, e in answers if e is not None]
     if failures:
-        raise AmbientMeshError("some deletions failed (run again to finish): %s" % "; ".join(failures))
+        deleted = [] if check_mode else ["%s deleted" % object_ref(o) for o, _a, e in answers if e is None]
+        raise batch_error("%d of %d deletions failed" % (len(failures), len(answers)), failures,
+                          done=list(done) + deleted)
 
 
 def _fault_result(entry, results):
@@ -476,7 +480,7 @@ def run(api, params, check_mode, now=None):
                             concurrency=params["concurrency"]) if planned["apply"] else []
     diff = diff_entries(results)
     gone = planned["delete"] + planned["prune"]
-    delete_all(api, gone, check_mode, params["concurrency"])
+    delete_all(api, gone, check_mode, params["concurrency"], done=[r["ref"] for r in results if r["changed"] and not check_mode])
     diff += [diff_entry(o, None) for o in gone]
     return {"changed": any(r["changed"] for r in results) or bool(gone),
             "faults": [_fault_result(f, results) for f in planned["faults"]],

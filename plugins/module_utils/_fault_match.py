@@ -33,11 +33,20 @@ def match_problems(match, where):
         problems.append("%s: match takes path and headers, not %s" % (where, ", ".join(unknown)))
     path = match.get("path")
     if path is not None:
-        if not isinstance(path, dict) or path.get("type", "PathPrefix") not in PATH_TYPES:
+        if not isinstance(path, dict):
+            problems.append("%s: match.path must be a mapping of type (%s) and value, for example {type: PathPrefix, "
+                            "value: /delay}, not %r" % (where, ", ".join(PATH_TYPES), path))
+        elif path.get("type", "PathPrefix") not in PATH_TYPES:
             problems.append("%s: match.path.type must be one of %s" % (where, ", ".join(PATH_TYPES)))
         elif not str(path.get("value") or "").startswith("/"):
             problems.append("%s: match.path.value must start with /" % where)
-    for header in match.get("headers") or []:
+    headers = match.get("headers")
+    if headers is not None and not isinstance(headers, list):
+        # a string would be read character by character, a mapping key by key: say what was meant instead
+        problems.append("%s: match.headers must be a list of mappings (name, value, type), for example "
+                        "[{name: x-chaos, value: 'on'}], not %r" % (where, headers))
+        headers = []
+    for header in headers or []:
         if not isinstance(header, dict) or not header.get("name") or header.get("value") is None:
             problems.append("%s: each match.headers entry needs a name and a value" % where)
         elif header.get("type", "Exact") not in HEADER_TYPES:

@@ -25,7 +25,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._apply import (
     summarize,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff
-from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, batch_error
 from ansible_collections.ambient.mesh.plugins.module_utils._istio_names import (
     GATEWAY_MANAGED,
     SERVES,
@@ -611,17 +611,23 @@ def wait_routes(api, routes, timeout):
 
 
 # ---- the run ---------------------------------------------------------------------------------
-def _delete_all(api, objects, check_mode, concurrency):
-    """Delete concurrently, HTTPRoutes before Services, so no route is left pointing at a deleted backend."""
-    failures = []
+def _delete_all(api, objects, check_mode, concurrency, done=()):
+    """Delete concurrently, HTTPRoutes before Services, so no route is left pointing at a deleted backend.
+    When some deletions fail, the error says what this run changed before (`done`: refs already written) and
+    what it deleted, so a failed result reports changed: true (issue 11 item 3)."""
+    failures, deleted, tried = [], [], 0
     for kinds in ((HTTPROUTE[1], VIRTUALSERVICE[1], DESTINATIONRULE[1]), (SERVICE[1],)):
         answers = run_concurrently(
             lambda o: api.delete(o["apiVersion"], o["kind"], o["metadata"]["name"],
                                  namespace=o["metadata"]["namespace"], dry_run=check_mode),
             [o for o in objects if o["kind"] in kinds], concurrency)
-        failures += [e.msg for _o, _a, e in answers if e is not None]
+        tried += len(answers)
+        failures += [(object_ref(o), e) for o, _a, e in answers if e is not None]
+        deleted += [] if check_mode else ["%s deleted" % object_ref(o) for o, _a, e in answers if e is None]
+        if failures:
+            break  # a Service stays while a route that may point at it could not be deleted
     if failures:
-        raise AmbientMeshError("some deletions failed (run again to finish): %s" % "; ".join(failures))
+        raise batch_error("%d of %d deletions failed" % (len(failures), tried), failures, done=list(done) + deleted)
 
 
 def _split_result(split, results, deleted, statuses):
@@ -650,8 +656,10 @@ def run(api, params, check_mode):
                             concurrency=params["concurrency"]) if planned["apply"] else []
     diff = diff_entries(results)
     removed = planned["conflicts"] if params["remove_conflicts"] else []
+    done = [] if check_mode else [r["ref"] for r in results if r["changed"]]
     for objects in (removed, planned["delete"]):
-        _delete_all(api, objects, check_mode, params["concurrency"])
+        _delete_all(api, objects, check_mode, params["concurrency"], done=done)
+        done += [] if check_mode else ["%s deleted" % object_ref(o) for o in objects]
         diff += [diff_entry(o, None) for o in objects]
 
     routes = [r["after"] for r in results if r["kind"] == HTTPROUTE[1]]

@@ -238,6 +238,7 @@ pruned:
   sample: ["VirtualService hello/httpbin-fault"]
 """
 
+from ansible_collections.ambient.mesh.plugins.module_utils._arg_shapes import refuse_bad_shapes
 from ansible_collections.ambient.mesh.plugins.module_utils._args import (
     APPLY_ARG_SPEC,
     REQUEST_ARG_SPEC,
@@ -269,6 +270,7 @@ def main():
         )),
         prune_expired=dict(type="list", elements="str", default=[]),
     ))
+    refuse_bad_shapes(spec, AmbientModule)
     module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
     module.exit_json(**with_diff(result, module._diff))
