@@ -164,7 +164,7 @@ FAULTS = [
                                                                          status=503, times=1000)),
          expect="converges", changed=True, fix=lambda m: m.cluster.api.faults.clear(), then=conflict_removed_after_the_rerun),
     Case("absent-service-deletes-refused-after-the-route", MODULE,
-         {"splits": [split(state="absent")], "request_budget": 3}, ["2 of 2 deletions failed", "Service hello/helloworld-v1"],
+         {"splits": [split(state="absent")], "request_budget": 3}, ["2 of 3 deletions failed", "Service hello/helloworld-v1"],
          setup=split_made_then_service_deletes_fail, expect="converges", changed=True,
          fix=lambda m: m.cluster.api.faults.clear(), then=route_gone_services_back),
     Case("route-write-refused-after-the-services", MODULE, {"splits": [split()], "wait_timeout": 20, "request_budget": 3},
