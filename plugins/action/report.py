@@ -14,6 +14,8 @@ import datetime
 import importlib.util
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import NoLogError, UnsupportedError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ambient.mesh.plugins.module_utils._report_args import report_argument_spec
@@ -42,7 +44,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        args = self.validate_argument_spec(argument_spec=report_argument_spec())[1]
+        args = self._validated_args()
         problems = check_arguments(args)
         if problems:
             raise AnsibleActionFail("Validation of arguments failed: %s" % "; ".join(problems))
@@ -71,3 +73,23 @@ class ActionModule(ActionBase):
             return result
         result.update(changed=True, json_path=json_path, html_path=html_path)
         return result
+
+    def _validated_args(self):
+        """ActionBase.validate_argument_spec's work, with messages that name what the user wrote.
+
+        ansible-core's own (plugins/action/__init__.py) reports only the first error, and names an unsupported
+        parameter's module by the plugin's Python path. Its validator lists no_log values before it checks types, so a
+        string where steps' mappings belong fails there first with "dictionary requested, could not parse JSON or
+        key=value", which names no option (module_utils/common/arg_spec.py); the errors after it do: report those."""
+        args = self._task.args.copy()
+        validation = ArgumentSpecValidator(report_argument_spec()).validate(args)
+        errors = [e for e in validation.errors.errors if not isinstance(e, NoLogError)] or validation.errors.errors
+        if errors:
+            name = getattr(self._task, "resolved_action", None) or "ambient.mesh.report"
+            messages = [("Unsupported parameters for (%s) module: %s" % (name, e.msg)) if isinstance(e, UnsupportedError)
+                        else e.msg for e in errors]
+            hint = (" (steps is a list of mappings, written as YAML items: '- step: 1', not as a string)"
+                    if any("'steps'" in m and "convert to dict" in m for m in messages) else "")
+            raise AnsibleActionFail("; ".join(messages) + hint, obj=self._task.args)
+        args.update(validation.validated_parameters)
+        return args

@@ -78,6 +78,10 @@ def check_arguments(args):
     for key in ("started_at", "finished_at"):
         if args.get(key) is not None and parse_rfc3339(args[key]) is None:
             problems.append("%s must be an RFC 3339 time with an offset, e.g. 2026-11-23T10:15:30Z; got %r" % (key, args[key]))
+    started, finished = parse_rfc3339(args.get("started_at")), parse_rfc3339(args.get("finished_at"))
+    if started is not None and finished is not None and finished < started:
+        problems.append("finished_at (%s) is before started_at (%s): swapped, or a clock in another time zone without "
+                        "its offset?" % (args["finished_at"], args["started_at"]))
     if not args["name"].strip():
         problems.append("name must not be empty (e.g. hello/helloworld)")
     ranges = (("asked", 0, 100, "a percent of requests, 0-100"), ("measured", 0, 1, "a share of responses, 0-1"),
