@@ -42,12 +42,17 @@ try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
     from kubernetes.dynamic.exceptions import DynamicApiError
     import urllib3.exceptions
+    import yaml
 
     HAS_KUBERNETES = True
     CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError)
+    # what the kubernetes client lets through while it reads the kubeconfig (yaml.safe_load in
+    # kubernetes/config/kube_config.py) and the certificate files (ssl, on the first request)
+    FILE_ERRORS = (OSError, yaml.YAMLError)
 except ImportError:
     HAS_KUBERNETES = False
     CONNECTION_ERRORS = (ConnectionError,)
+    FILE_ERRORS = (OSError,)
 
     class DynamicApiError(Exception):
         pass
@@ -183,10 +188,22 @@ def kubeconfig_problem(params, environ=None):
     The order is kubernetes.core's (the kubeconfig option, then K8S_AUTH_KUBECONFIG) and then the kubernetes
     client's default (KUBECONFIG, else ~/.kube/config: kubernetes/config/kube_config.py).
     """
+    paths, source = _kubeconfig_paths(params, environ)
+    if paths is None:
+        return None
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if not paths or len(missing) < len(paths):
+        return None
+    return ("kubeconfig %s does not exist (%s): give the path of a kubeconfig file (the kubeconfig option or "
+            "K8S_AUTH_KUBECONFIG), or host with api_key" % (", ".join(_unmasked(p) for p in missing), source))
+
+
+def _kubeconfig_paths(params, environ=None):
+    """(the kubeconfig files the client reads, where that came from); (None, None) for an inline kubeconfig."""
     environ = os.environ if environ is None else environ
     given = params.get("kubeconfig")
     if isinstance(given, dict):
-        return None
+        return None, None
     if given:
         source = "the kubeconfig option"
     elif environ.get("K8S_AUTH_KUBECONFIG"):
@@ -195,12 +212,45 @@ def kubeconfig_problem(params, environ=None):
         given, source = environ["KUBECONFIG"], "KUBECONFIG"
     else:
         given, source = "~/.kube/config", "the default, as neither kubeconfig nor K8S_AUTH_KUBECONFIG is set"
-    paths = [os.path.expanduser(p) for p in str(given).split(os.pathsep) if p]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if not paths or len(missing) < len(paths):
-        return None
-    return ("kubeconfig %s does not exist (%s): give the path of a kubeconfig file (the kubeconfig option or "
-            "K8S_AUTH_KUBECONFIG), or host with api_key" % (", ".join(_unmasked(p) for p in missing), source))
+    return [os.path.expanduser(p) for p in str(given).split(os.pathsep) if p], source
+
+
+def file_problem(params, exc, environ=None):
+    """A file given to the client that it cannot read or parse (a directory, a file that is not YAML, a missing
+    certificate), as a message naming the option and the path."""
+    reason = _reason(exc)
+    filename = getattr(exc, "filename", None)
+    for option in ("ca_cert", "client_cert", "client_key"):
+        value = params.get(option)
+        if filename and value and os.path.abspath(os.path.expanduser(value)) == os.path.abspath(filename):
+            return "%s %s cannot be read: %s: give the path of a readable PEM file" % (option, value, reason)
+    paths, source = _kubeconfig_paths(params, environ)
+    if paths and (not isinstance(exc, OSError) or (filename and os.path.abspath(filename) in map(os.path.abspath, paths))):
+        where = _unmasked(filename) if filename else ", ".join(_unmasked(p) for p in paths)
+        what = reason if isinstance(exc, OSError) else "it is not a kubeconfig file (YAML): %s" % reason
+        return "kubeconfig %s cannot be read (%s): %s; give the path of a kubeconfig file" % (where, source, what)
+    return "cannot connect to Kubernetes: %s (check kubeconfig, ca_cert, client_cert and client_key)" % reason
+
+
+def _reason(exc):
+    """The error without the file's path (a kubeconfig path would be masked as no_log): a YAML error's problem and
+    where it is (PyYAML's MarkedYAMLError), an OSError's strerror."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if problem and mark is not None:
+        return "%s %s at line %d, column %d" % (getattr(exc, "context", None) or "", problem, mark.line + 1, mark.column + 1)
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def unmask_paths(text, params, environ=None):
+    """text with each kubeconfig path as _unmasked gives it, so that Ansible's no_log masking leaves it readable
+    (the kubernetes client names the file: "Invalid kube-config. <path> file is empty")."""
+    paths = _kubeconfig_paths(params, environ)[0] or []
+    for path in sorted(paths, key=len, reverse=True):
+        text = text.replace(path, _unmasked(path))
+    return text
 
 
 def _unmasked(path):
@@ -221,12 +271,15 @@ class KubeApi(object):
         try:
             self._client = get_api_client(module=module).client
         except CoreException as exc:
-            raise AmbientMeshError(kubeconfig_problem(module.params) or "cannot connect to Kubernetes: %s" % exc)
+            raise AmbientMeshError(kubeconfig_problem(module.params) or "cannot connect to Kubernetes: %s"
+                                   % unmask_paths(str(exc), module.params))
         except CONNECTION_ERRORS as exc:
             # kubernetes.core asks for /version while it creates the client: this is the run's first request
             raise AmbientMeshError("cannot reach the Kubernetes API server: %s; it has not answered once in this run, "
                                    "so this was not retried: check that it runs and that kubeconfig, context or host "
                                    "point at it" % connection_text(exc, _url_of(exc)))
+        except FILE_ERRORS as exc:
+            raise AmbientMeshError(file_problem(module.params, exc))
         self.url = getattr(getattr(self._client, "configuration", None), "host", None) or "the API server"
         self.field_manager = field_manager
         # Each request gets its own retry budget: a module that waits for minutes must still ride

@@ -28,6 +28,7 @@ def run_with_api(module, work):
     start_recording()
     api = None
     try:
+        _check_request_options(module.params)
         api = KubeApi(module, budget_seconds=module.params["request_budget"])
         result = work(api)
     except AmbientMeshError as exc:
@@ -43,6 +44,14 @@ def run_with_api(module, work):
         for key, value in report.items():
             result.setdefault(key, value)
     return result
+
+
+def _check_request_options(params):
+    """REQUEST_ARG_SPEC's ranges (module_utils/_args.py): refused before the first request."""
+    if params.get("concurrency") is not None and params["concurrency"] < 1:
+        raise AmbientMeshError("concurrency must be 1 or more (requests at once); got %d" % params["concurrency"])
+    if params.get("request_budget") is not None and params["request_budget"] < 0:
+        raise AmbientMeshError("request_budget must be 0 or more seconds (0: no retries); got %d" % params["request_budget"])
 
 
 def _run_report(module, api):

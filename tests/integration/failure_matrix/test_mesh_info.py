@@ -39,6 +39,12 @@ def gateway_of_revision(ns, revision):
     return gw
 
 
+def kubeconfig_file(m, name, text):
+    path = m.tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 BAD_INPUTS = [
     refused("fail-on-findings-unknown", {"fail_on_findings": "critical"},
             "value of fail_on_findings must be one of: never, warning, error, got: critical"),
@@ -46,6 +52,27 @@ BAD_INPUTS = [
     refused("kubeconfig-missing", {"kubeconfig": "/nonexistent/kubeconfig"}, "/nonexistent/"),
     refused("concurrency-not-a-number", {"concurrency": "many"}, "concurrency"),
     refused("request-budget-not-a-number", {"request_budget": "soon"}, "request_budget"),
+    refused("concurrency-zero", {"concurrency": 0}, "concurrency must be 1 or more (requests at once); got 0"),
+    refused("request-budget-negative", {"request_budget": -5}, "request_budget must be 0 or more seconds (0: no retries); got -5"),
+    refused("fail-on-findings-a-boolean", {"fail_on_findings": True},
+            "value of fail_on_findings must be one of: never, warning, error, got: True"),
+    refused("fail-on-findings-capitalised", {"fail_on_findings": "Error"},
+            "value of fail_on_findings must be one of: never, warning, error, got: Error"),
+    refused("validate-certs-not-a-boolean", {"validate_certs": "maybe"},
+            "argument 'validate_certs' is of type str and we were unable to convert to bool"),
+    refused("context-not-in-the-kubeconfig", {"context": "kind-prod"},
+            ["cannot connect to Kubernetes", "Expected object with name kind-prod in kubeconfig in /"]),
+    # these used to end in "Module failed: [Errno 21] Is a directory", "Module failed: while parsing a flow sequence"
+    # (a traceback, the path masked as no_log) and "[Errno 2] No such file or directory" without the option
+    refused("kubeconfig-a-directory", lambda m: {"kubeconfig": str(m.tmp_path)},
+            "cannot be read (the kubeconfig option): Is a directory; give the path of a kubeconfig file"),
+    refused("kubeconfig-not-yaml", lambda m: {"kubeconfig": kubeconfig_file(m, "garbage", "this: [is not a kubeconfig\n")},
+            ["kubeconfig garbage in /", "cannot be read (the kubeconfig option): it is not a kubeconfig file (YAML): "
+             "while parsing a flow sequence expected ',' or ']', but got '<stream end>' at line 2, column 1"]),
+    refused("kubeconfig-empty", lambda m: {"kubeconfig": kubeconfig_file(m, "empty", "")},
+            "Invalid kube-config. empty in /"),
+    refused("ca-cert-missing", {"ca_cert": "/nonexistent/ca.crt"},
+            "ca_cert /nonexistent/ca.crt cannot be read: No such file or directory: give the path of a readable PEM file"),
     # each bad reference, reported by name on a live cluster
     refused("use-waypoint-names-a-missing-gateway", {"fail_on_findings": "error"},
             "Namespace hello has istio.io/use-waypoint=ghost but namespace hello has no waypoint named ghost",
