@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
+
 import re
 from urllib.parse import urlsplit
 
@@ -80,7 +82,7 @@ def _check_weights(shares):
         except (TypeError, ValueError):
             raise AmbientMeshError("expected_shares.%s must be a number (weights are numbers, e.g. {v1: 95, v2: 5}); "
                                    "got %r" % (backend, weight))
-        if value < 0 or value != value:
+        if value < 0 or math.isnan(value):
             raise AmbientMeshError("expected_shares.%s must not be negative (weights are numbers, e.g. {v1: 95, v2: 5}); "
                                    "got %r" % (backend, weight))
     try:
