@@ -124,8 +124,10 @@ def run(argv, deadline, grace=GRACE_SECONDS, env=None, watch_controller=True):
     At `deadline` seconds the process group is stopped (timed_out=True); when the controller stops
     reading (watch_controller) it is stopped too and ControllerGone raised; Terminated stops it and
     propagates. Anything the command left running in its group when it exited is killed as well."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=_death_signal(), close_fds=True, env=env)
+    # not AnsibleModule.run_command: it has no deadline, no process group and no way to stop the command
+    proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, preexec_fn=_death_signal(), close_fds=True, env=env)
     out, err = [], []
     timed_out = False
     end = time.time() + deadline
