@@ -58,13 +58,11 @@ class Playbook:
         play = [{
             "hosts": "localhost", "gather_facts": False,
             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": self.kubeconfig}},
-            "tasks": [task, {"name": "keep the result", "ansible.builtin.copy": {
-                "content": "{{ result | to_json }}", "dest": str(out)}, "check_mode": False, "diff": False}]
-            + list(extra_tasks or []),
+            "tasks": [task] + list(extra_tasks or []),
         }]
         book = self.workdir / f"play-{self.runs}.yml"
         book.write_text(yaml.safe_dump(play), encoding="utf-8")
-        proc = run_playbook(book)
+        proc = run_playbook(book, result_file=out)  # tests/callback_plugins/keep_result.py writes it
         if not out.exists():
             raise AssertionError(f"ansible-playbook did not run the task:\n{proc.stdout}\n{proc.stderr}")
         result = json.loads(out.read_text(encoding="utf-8"))
@@ -92,6 +90,7 @@ def expect_outcome(failed, message, fails, what, output):
 
 def ansible_env():
     env = dict(os.environ)
+    env.pop("AMBIENT_MESH_TEST_RESULT", None)
     env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING="0",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_DEPRECATION_WARNINGS="0")
@@ -100,10 +99,16 @@ def ansible_env():
     return env
 
 
-def run_playbook(book, *args):
+def run_playbook(book, *args, result_file=None):
+    """ansible-playbook on localhost; with result_file, the result of the task named "under test" is
+    written there (tests/callback_plugins/keep_result.py)."""
     binary = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    env = ansible_env()
+    if result_file:
+        env.update(ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "callback_plugins"), ANSIBLE_CALLBACKS_ENABLED="keep_result",
+                   AMBIENT_MESH_TEST_RESULT=str(result_file))
     return subprocess.run([str(binary), "-i", "localhost,", "-c", "local", str(book), *args],
-                          capture_output=True, text=True, env=ansible_env(), timeout=600, check=False)
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
 @pytest.fixture
@@ -136,6 +141,19 @@ class FakeIstioctl:
 @pytest.fixture
 def istioctl(tmp_path):
     return FakeIstioctl(tmp_path)
+
+
+@pytest.fixture
+def short_tmpdir(monkeypatch):
+    """A TMPDIR of its own for a test that watches what the module leaves there. Short on purpose:
+    ansible-core 2.21 puts its local RPC server's unix socket in TMPDIR, and a socket path longer than
+    sun_path's 108 bytes (pytest's tmp_path is near that) stops ansible-playbook before any task."""
+    import shutil
+    import tempfile
+    short = pathlib.Path(tempfile.mkdtemp(prefix="am-"))
+    monkeypatch.setenv("TMPDIR", str(short))
+    yield short
+    shutil.rmtree(short, ignore_errors=True)
 
 
 class PlayResult:

@@ -296,11 +296,9 @@ def inline_kubeconfig(kubeconfig):
 
 
 @pytest.mark.parametrize("outcome", ["success", "failure", "timeout", "istioctl_path is a directory"])
-def test_the_temporary_kubeconfig_is_private_and_removed(cluster, kubeconfig, playbook, istioctl, tmp_path, monkeypatch,
+def test_the_temporary_kubeconfig_is_private_and_removed(cluster, kubeconfig, playbook, istioctl, tmp_path, short_tmpdir,
                                                          outcome):
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp))  # where the module's tempfile.mkdtemp writes
+    tmp = short_tmpdir  # where the module's tempfile.mkdtemp writes
     extra = {"kubeconfig": inline_kubeconfig(kubeconfig)}
     fails = None
     if outcome == "failure":

@@ -1,8 +1,5 @@
 """istio_install: bad inputs refused before anything runs, and faults that end with a re-run converging."""
 
-import pathlib
-import shutil
-import tempfile
 import time
 
 import pytest
@@ -125,16 +122,12 @@ def test_a_hung_istioctl_version_is_named_and_stopped(matrix):
     assert not [p for p in fake_istioctl.hung(matrix.istioctl.home) if alive(p)]
 
 
-def test_istioctl_dies_with_the_task_under_ansible_timeout(cluster, kubeconfig, istioctl, tmp_path, monkeypatch,
-                                                            request):
+def test_istioctl_dies_with_the_task_under_ansible_timeout(cluster, kubeconfig, istioctl, tmp_path, short_tmpdir):
     """ansible-core's `timeout:` does not signal the module (it stops reading it): istioctl must still go,
     long before its own deadline, and the temporary kubeconfig with it."""
     from conftest import run_playbook
 
-    # a short TMPDIR: ansible-core 2.21 puts its local RPC server's unix socket there (sun_path is 108 bytes)
-    short = pathlib.Path(tempfile.mkdtemp(prefix="am-"))
-    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
-    monkeypatch.setenv("TMPDIR", str(short))
+    short = short_tmpdir
     istioctl.configure(hang={"install": {"child": True}})
     args = dict(install_args()(type("M", (), {"istioctl": istioctl})), kubeconfig=yaml.safe_load(open(kubeconfig)))
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
