@@ -21,7 +21,7 @@ import yaml
 
 from conftest import COLLECTIONS, GATEWAY_V151, ROOT, seed_istio
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 
 AWX = ROOT / "awx"
 VENV_BIN = pathlib.Path(sys.executable).parent

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ansible_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 
 
 @pytest.mark.parametrize("module, must_show", [

@@ -20,7 +20,7 @@ import yaml
 from builders import namespace, service
 from conftest import DATA, GATEWAY_V121, GATEWAY_V151, ISTIO_CRDS, ROOT, run_role, seed_istio
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 
 MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file())

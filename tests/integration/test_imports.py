@@ -13,7 +13,7 @@ import pytest
 from builders import namespace
 from conftest import COLLECTIONS, seed_istio
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 MU = "ansible_collections.ambient.mesh.plugins.module_utils."
 
 # The arguments go where AnsiballZ puts them (what ansible.module_utils.testing.patch_module_args does, without

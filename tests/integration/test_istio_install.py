@@ -295,6 +295,7 @@ def inline_kubeconfig(kubeconfig):
         return yaml.safe_load(handle)
 
 
+@pytest.mark.core_compat
 @pytest.mark.parametrize("outcome", ["success", "failure", "timeout", "istioctl_path is a directory"])
 def test_the_temporary_kubeconfig_is_private_and_removed(cluster, kubeconfig, playbook, istioctl, tmp_path, short_tmpdir,
                                                          outcome):

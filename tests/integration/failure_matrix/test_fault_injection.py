@@ -10,7 +10,7 @@ from builders import ambient_namespace, external_service, fault_virtualservice, 
 from conftest import GATEWAY_V151, ISTIO_CRDS, seed_istio
 from failure_matrix.conftest import Case
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 MODULE = "ambient.mesh.fault_injection"
 VS = ("networking.istio.io/v1", "VirtualService")
 VIRTUALSERVICES = "virtualservices.networking.istio.io"

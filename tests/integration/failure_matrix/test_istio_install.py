@@ -9,7 +9,7 @@ import fake_istioctl
 from builders import ambient_namespace
 from failure_matrix.conftest import Case
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 MODULE = "ambient.mesh.istio_install"
 
 
