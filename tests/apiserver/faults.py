@@ -191,7 +191,10 @@ async def control(api, request):
             raise _bad_request("the body must be a JSON object: %s" % exc) from exc
         if not isinstance(spec, dict):
             raise _bad_request("the body must be a JSON object")
-        if "outage" in spec:
+        if "outage" in spec and "verb" not in spec:  # with a verb, the matching request starts it (below)
+            if set(spec) != {"outage"}:
+                raise _bad_request("an outage that starts now takes only 'outage'; to start it on a request, "
+                                   "give verb (and resource, after, dry_run): got %s" % sorted(spec))
             seconds = spec["outage"]
             if not isinstance(seconds, (int, float)) or seconds <= 0:
                 raise _bad_request("outage is a number of seconds > 0")

@@ -29,7 +29,11 @@ def test_ansible_doc_renders(module, must_show):
     binary = pathlib.Path(sys.executable).parent / "ansible-doc"
     proc = subprocess.run([str(binary), module], capture_output=True, text=True, env=ansible_env(), check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "WARNING" not in proc.stderr.upper(), proc.stderr
+    # Ansible's own warnings about the docs ("[WARNING]: ...", "[DEPRECATION WARNING]: ...") fail the test.
+    # Python warnings raised while ansible-core imports its dependencies are not about the docs: cryptography
+    # 51 deprecates DSA, which ansible/_internal/_ssh/_ssh_agent.py imports, and prints a
+    # CryptographyDeprecationWarning on every ansible command.
+    assert "WARNING]" not in proc.stderr.upper(), proc.stderr
     for text in must_show:
         assert text in proc.stdout, text
 
