@@ -67,6 +67,11 @@ def normalize(items):
         for key in ("use_waypoint", "use_waypoint_namespace"):
             if spec[key] is not None and not valid_label_value(spec[key]):
                 problems.append("namespace %s: %s %r is not a valid label value" % (spec["name"], key, spec[key]))
+        if spec["dataplane_mode"] == "none" and spec["state"] == "present" and spec["use_waypoint"] not in (None, "none"):
+            # the same refusal as the waypoint module's (_waypoint.ambient_problems): a binding that does nothing
+            problems.append("namespace %s: use_waypoint %s with dataplane_mode none would do nothing: its pods' traffic "
+                            "does not go through ztunnel, so none of it reaches a waypoint; use dataplane_mode ambient, "
+                            "or use_waypoint none" % (spec["name"], spec["use_waypoint"]))
         if spec["use_waypoint_namespace"] and not spec["use_waypoint"]:
             problems.append("namespace %s: use_waypoint_namespace needs use_waypoint" % spec["name"])
         out.append(spec)

@@ -204,7 +204,7 @@ class Istioctl(object):
                 rc=rc, stdout=out, stderr=err, cmd=cmd, subcommand=subcommand, deadline=deadline, timed_out=True)
         if check and rc != 0:
             raise AmbientMeshError("istioctl %s failed (rc=%s): %s" % (subcommand, rc, (err or out).strip() or "no output"),
-                                   rc=rc, stdout=out, stderr=err, cmd=cmd)
+                                   rc=rc, stdout=out, stderr=err, cmd=cmd, subcommand=subcommand, timed_out=False)
         return rc, out, err
 
     def client_version(self):

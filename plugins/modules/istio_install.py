@@ -242,6 +242,31 @@ istioctl_calls:
   returned: always
   type: list
   elements: list
+subcommand:
+  description: The istioctl subcommand that failed or hung.
+  returned: when an istioctl call failed or passed its deadline
+  type: str
+  sample: install
+timed_out:
+  description: True when that istioctl call passed its deadline and was stopped with everything it started.
+  returned: when an istioctl call failed or passed its deadline
+  type: bool
+deadline:
+  description: The seconds that istioctl call was given (O(istioctl_timeout), or the subcommand's default).
+  returned: when an istioctl call passed its deadline
+  type: int
+  sample: 420
+retries:
+  description: What the API layer retried in this run (429, 5xx, a dropped connection), within O(request_budget).
+  returned: always, failed or not
+  type: dict
+  sample: {"count": 2, "by_reason": {"503": 2}, "seconds": 1.5}
+waits:
+  description: Each wait for a condition in this run - what was waited for, seconds, polls, and whether it was
+    met. A wait longer than 30 s is also a warning.
+  returned: always, failed or not
+  type: list
+  elements: dict
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
@@ -254,8 +279,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import (
     temporary_directory,
     validate_params,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
-from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule
+from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.ambient.mesh.plugins.module_utils._process import Terminated, terminate_on_signals
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
@@ -281,23 +305,28 @@ def main():
     if problems:  # before any request and any istioctl call
         module.fail_json(msg="%s; nothing was run" % "; ".join(problems), problems=problems, istioctl_calls=[])
     istioctl = None
+
+    def work(api):  # inside run_with_api: retries and waits are in every result, failed or not
+        nonlocal istioctl
+        try:
+            # AnsibleK8SModule wraps the AnsibleModule that runs commands
+            istioctl = Istioctl(module._module, params["istioctl_path"], timeout=params["istioctl_timeout"],
+                                wait_timeout=params["wait_timeout"])
+            istioctl.kube_args = kube_arguments(params, tmpdir)  # only once istioctl_path is known to be good
+            result = run(api, istioctl, params, module.check_mode)
+        except AmbientMeshError as exc:
+            exc.details["istioctl_calls"] = istioctl.calls if istioctl else []
+            raise
+        result["istioctl_calls"] = istioctl.calls
+        return result
+
     try:
         with terminate_on_signals(), temporary_directory() as tmpdir:  # removed on every way out, fail_json included
-            try:
-                api = KubeApi(module, budget_seconds=params["request_budget"])
-                # AnsibleK8SModule wraps the AnsibleModule that runs commands
-                istioctl = Istioctl(module._module, params["istioctl_path"], timeout=params["istioctl_timeout"],
-                                    wait_timeout=params["wait_timeout"])
-                istioctl.kube_args = kube_arguments(params, tmpdir)  # only once istioctl_path is known to be good
-                result = run(api, istioctl, params, module.check_mode)
-            except AmbientMeshError as exc:
-                details = dict(exc.details, istioctl_calls=istioctl.calls if istioctl else [])
-                module.fail_json(msg=exc.msg, **details)
+            result = run_with_api(module, work)
     except Terminated as exc:
         module.fail_json(msg="istio_install was stopped by signal %d; istioctl was stopped with it and the temporary "
                          "kubeconfig removed; run the task again" % exc.signum, changed=bool(istioctl and istioctl.changing_calls()),
                          istioctl_calls=istioctl.calls if istioctl else [])
-    result["istioctl_calls"] = istioctl.calls
     module.exit_json(**with_diff(result, module._diff))
 
 

@@ -34,6 +34,15 @@ def hung(home):
     return [pid for line in path.read_text().splitlines() if line.strip() for pid in json.loads(line)["pids"]]
 
 
+def alive(pid):
+    """A process that exists and is not a zombie (nobody may reap in a container)."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def records(home):
     """Every invocation as logged: argv plus the kubeconfig's path and modes when it was given one."""
     path = pathlib.Path(home) / "invocations.jsonl"
@@ -49,4 +58,4 @@ def invocations(home):
     return [json.loads(line)["argv"] for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["install", "configure", "invocations", "records", "hung"]
+__all__ = ["install", "configure", "invocations", "records", "hung", "alive"]

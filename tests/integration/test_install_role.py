@@ -62,6 +62,21 @@ def test_preflight_stops_bad_input_before_any_change(cluster, kubeconfig, tmp_pa
     assert cluster.writes(mark) == []
 
 
+def test_a_hung_istioctl_version_in_the_preflight_is_stopped_at_its_deadline(cluster, kubeconfig, tmp_path, istioctl):
+    """The preflight's `istioctl version` hangs (ignoring SIGTERM, with a child): the play fails at the role's
+    deadline naming it, and nothing of the hung istioctl survives the play."""
+    import fake_istioctl
+
+    istioctl.configure(hang={"version": {"child": True, "ignore_term": True}})
+    mark = cluster.mark()
+    run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl, install_istioctl_timeout=2),
+             fails="istioctl version did not finish within its deadline of 2 s and was stopped")
+    pids = fake_istioctl.hung(istioctl.home)
+    assert len(pids) == 2, pids
+    assert not [p for p in pids if fake_istioctl.alive(p)], "istioctl outlived the preflight's deadline"
+    assert cluster.writes(mark) == []
+
+
 def test_preflight_refuses_an_old_kubernetes(kubeconfig, tmp_path, istioctl, cluster):
     cluster.api.kubernetes_version = "v1.29.4"
     run_role(kubeconfig, tmp_path, "ambient.mesh.install", role_vars(istioctl),

@@ -3,8 +3,9 @@
 A row is a `Case`: the module, its arguments, the text its failure message must hold, and what the
 failure must leave behind:
 
-- `expect="refused"` (bad input, or a refusal): the run fails, the API server saw no write, and istioctl
-  ran nothing that changes the cluster (`no_istioctl=True`: istioctl did not run at all).
+- `expect="refused"` (bad input, or a refusal): the run fails, the API server saw no write, the result
+  does not say `changed: true` (unless the row says what `changed` must be), and istioctl ran nothing
+  that changes the cluster (`no_istioctl=True`: istioctl did not run at all).
 - `expect="converges"` (a fault part way): the run fails; `changed` says what its result must report;
   then `fix` runs (what the operator does: the fault goes away), the same task runs again and succeeds,
   and a third run reports no change.
@@ -61,6 +62,8 @@ class Matrix:
         if case.changed is not None:
             assert failed.get("changed") is case.changed, failed
         if case.expect == "refused":
+            if case.changed is None:  # nothing was written, so the result must not claim a change
+                assert failed.get("changed") is not True, failed
             assert self.cluster.writes(mark) == [], [(w["verb"], w["resource"], w["name"]) for w in self.cluster.writes(mark)]
             assert not [s for s in ran if s in MUTATING], ran
             if case.no_istioctl:

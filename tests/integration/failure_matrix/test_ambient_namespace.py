@@ -46,8 +46,12 @@ REFUSED = [
          "use_waypoint_namespace needs use_waypoint", setup=lab),
     Case("dataplane-mode-choice", NS, one(dataplane_mode="sidecar"), "dataplane_mode must be one of: ambient, none",
          setup=lab),
+    Case("waypoint-with-dataplane-mode-none", NS, one(dataplane_mode="none", use_waypoint="waypoint"),
+         "namespace hello: use_waypoint waypoint with dataplane_mode none would do nothing", setup=lab, no_istioctl=True),
     Case("state-choice", NS, one(state="gone"), "state must be one of: present, absent", setup=lab),
-    Case("unknown-key", NS, one(waypoint="waypoint"), "waypoint", setup=lab),
+    Case("unknown-key", NS, one(waypoint="waypoint"),
+         ["Unsupported parameters for (ambient.mesh.ambient_namespace) module: namespaces.waypoint",
+          "Supported parameters include: create, dataplane_mode, name, state, use_waypoint"], setup=lab),
     Case("bad-waypoint-label-value", NS, one(use_waypoint="my waypoint"), "use_waypoint 'my waypoint' is not a valid label value",
          setup=lab),
     Case("waypoint-missing", NS, one(use_waypoint="waypiont"), [

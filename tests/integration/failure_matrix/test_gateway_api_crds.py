@@ -74,7 +74,9 @@ FAULTS = [
          expect="converges", changed=True, fix=release_establishment),
         id="established-never-comes"),
     # the API server refuses every write for a while (an outage mid-batch): a re-run finishes the job
-    Case("writes-refused", MODULE, dict(V151, request_budget=5), "500",
+    Case("writes-refused", MODULE, dict(V151, request_budget=5),
+         ["the API server rejected 8 of 10 objects", "8 objects: 500 InternalError: injected failure",
+          "run the task again once the API server answers"],
          setup=lambda m: m.cluster.fail("patch", "customresourcedefinitions.apiextensions.k8s.io", status=500, times=1000),
          expect="converges", fix=lambda m: m.cluster.api.faults.clear()),
 ]

@@ -1,5 +1,7 @@
 """istio_install: bad inputs refused before anything runs, and faults that end with a re-run converging."""
 
+import os
+import pathlib
 import time
 
 import pytest
@@ -13,13 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
 MODULE = "ambient.mesh.istio_install"
 
 
-def alive(pid):
-    """A process that exists and is not a zombie (nobody may reap in a container)."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = fake_istioctl.alive
 
 
 def install_args(**extra):
@@ -83,12 +79,16 @@ def nothing_of_the_hung_istioctl_survives(m, failed):
     pids = fake_istioctl.hung(m.istioctl.home)
     assert len(pids) == 2, pids  # the fake and the child it started
     assert not [p for p in pids if alive(p)], "istioctl outlived its deadline"
-    assert failed["subcommand"] == "install" and failed["timed_out"] is True
+    assert failed["subcommand"] == "install" and failed["timed_out"] is True and failed["deadline"] == 8
 
 
 def changes_named(m, failed):
     assert failed["changes"][0].startswith("istioctl install was started (install: no istiod")
     assert "before this failure: istioctl install was started" in failed["msg"]
+    # like every module's result, failed or not: the wait that failed, and what the API layer retried
+    assert failed["waits"][-1]["what"] == "istiod, ztunnel and istio-cni of revision default to be ready"
+    assert failed["waits"][-1]["met"] is False and failed["waits"][-1]["polls"] >= 2, failed["waits"]
+    assert failed["retries"] == {"count": 0, "by_reason": {}, "seconds": 0.0}
 
 
 FAULTS = [
@@ -105,7 +105,8 @@ FAULTS = [
          expect="converges", changed=True, fix=restore_ztunnel, then=changes_named),
     Case("install-fails", MODULE, install_args(), "webhook timeout",
          setup=lambda m: m.istioctl.configure(fail={"install": {"rc": 1, "stderr": "Error: webhook timeout"}}),
-         expect="converges", changed=True, fix=lambda m: m.istioctl.configure(fail={})),
+         expect="converges", changed=True, fix=lambda m: m.istioctl.configure(fail={}),
+         then=lambda m, failed: (failed["subcommand"], failed["timed_out"]) == ("install", False) or pytest.fail(failed)),
 ]
 
 
@@ -147,3 +148,48 @@ def test_istioctl_dies_with_the_task_under_ansible_timeout(cluster, kubeconfig, 
     while time.time() < deadline and list(short.glob("ambient-mesh-*")):
         time.sleep(0.2)
     assert list(short.glob("ambient-mesh-*")) == []
+
+
+def test_sigterm_stops_istioctl_and_removes_the_temporary_kubeconfig(cluster, kubeconfig, istioctl, tmp_path,
+                                                                      short_tmpdir):
+    """What AWX does to cancel a job: SIGTERM to the module while istioctl install hangs. The module stops istioctl
+    with its child, removes the temporary kubeconfig (it held the bearer token) and fails saying so, with
+    changed: true (an install had started)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import TESTS, ansible_env
+
+    istioctl.configure(hang={"install": {"child": True}})
+    args = dict(install_args()(type("M", (), {"istioctl": istioctl})), kubeconfig=yaml.safe_load(open(kubeconfig)))
+    book = tmp_path / "sigterm.yml"
+    book.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "under test", MODULE: args, "ignore_errors": True, "register": "result"}]}]))
+    result_file = tmp_path / "result.json"
+    env = dict(ansible_env(), ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="keep_result", AMBIENT_MESH_TEST_RESULT=str(result_file))
+    proc = subprocess.Popen([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c",
+                             "local", str(book)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(fake_istioctl.hung(istioctl.home)) < 2:
+            time.sleep(0.2)
+        pids = fake_istioctl.hung(istioctl.home)
+        assert len(pids) == 2, "istioctl install never started"
+        assert list(short_tmpdir.glob("ambient-mesh-*")), "no temporary kubeconfig while istioctl runs"
+        with open("/proc/%d/stat" % pids[0]) as handle:
+            module_pid = int(handle.read().rsplit(")", 1)[1].split()[1])  # the fake's parent: the module
+        os.kill(module_pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(result_file.read_text())
+    assert result["failed"] is True and result["changed"] is True, out
+    assert "istio_install was stopped by signal 15; istioctl was stopped with it and the temporary kubeconfig removed" \
+        in result["msg"]
+    assert [call[0] for call in result["istioctl_calls"]][-1] == "install", result["istioctl_calls"]
+    assert not [p for p in pids if alive(p)], "istioctl outlived the module"
+    assert list(short_tmpdir.glob("ambient-mesh-*")) == []

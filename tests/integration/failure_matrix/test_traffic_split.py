@@ -53,7 +53,7 @@ def refused(case_id, fragment, splits=None, setup=None, **args):
 
 BAD_INPUTS = [
     # wrong types and a list given as a string
-    refused("splits-a-string", "splits", splits="helloworld"),
+    refused("splits-a-string", ["option 'splits' is of type str", "a list of mappings is written as YAML items"], splits="helloworld"),
     refused("versions-a-string", "versions", splits=[split(versions="v1,v2")]),
     refused("weight-not-a-number", ["weight", "'ninety'"], splits=[split(versions=[{"name": "v1", "weight": "ninety"},
                                                                                    {"name": "v2", "weight": 10}])]),

@@ -39,6 +39,8 @@ BAD_INPUTS = [
             "waypoints[0].enroll_services[0] 'Reviews' is not a valid name"),
     refused("name-none-reserved", [{"name": "none", "namespace": "hello"}], "the name none is reserved"),
     refused("name-invalid", [{"name": "Way.Point", "namespace": "hello"}], "waypoints[0].name 'Way.Point' is not a valid name"),
+    refused("waypoints-a-string", "hello", ["option 'waypoints' is of type str",
+                                            "a list of mappings is written as YAML items"]),
     refused("listed-twice", [{"namespace": "hello"}, {"namespace": "hello"}], "hello/waypoint is listed twice"),
     refused("for-unknown", [{"namespace": "hello", "for": "pods"}], "value of waypoint_for must be one of"),
     refused("workload-waypoint-for-a-service", [{"namespace": "hello", "for": "workload", "enroll_services": ["helloworld"]}],
