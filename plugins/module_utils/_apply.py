@@ -89,11 +89,20 @@ def _key(obj, res):
             obj["metadata"]["name"])
 
 
-def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
+def apply_objects(api, objects, check_mode=False, force=False, concurrency=8, preflight="each"):
     """Apply every object; returns one result dict per object, in order.
 
     Each result: ref, kind, namespace, name, action (created, updated or unchanged),
     changed, before, after (the object as the server returned it, or would).
+
+    Before any write, server-side dry runs (`dryRun=All`) of the objects to write, so that a batch the server
+    rejects changes nothing. `preflight="each"`: a dry run of every object that is not already as asked.
+    `preflight="sample"` is for objects the caller generated from validated input (the waypoint Gateways):
+    every object that exists is still dry-run (a field conflict or the server's merge is that object's own),
+    but of the objects to create only the first of each kind is, since what refuses one of them (the schema,
+    an admission webhook, RBAC, a missing CRD) refuses them all; the others are created without one, and a
+    creation refused on its own (a quota) fails after the rest were written, which the error lists (done).
+    Check mode dry-runs every object either way (the dry run is its answer).
     """
     # status is written by controllers through its subresource, never applied with the object
     objects = [with_config_hash(dict((k, v) for k, v in o.items() if k != "status")) for o in objects]
@@ -111,12 +120,14 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
         if not apply_is_noop(obj, live, api.field_manager):
             pending.append((obj, result))
 
-    failures = _apply_all(api, pending, concurrency, dry_run=True, force=force)
+    trial, untried = _preflight_split(pending, "each" if check_mode else preflight)
+    failures = _apply_all(api, trial, concurrency, dry_run=True, force=force)
     if failures:
         raise batch_error("the API server rejected %d of %d objects, so none was changed"
                           % (len(failures), len(objects)), failures)
 
-    to_write = [(obj, result) for obj, result in pending if changed(result["before"], result["after"])]
+    to_write = [(obj, result) for obj, result in pending
+                if id(result) in untried or changed(result["before"], result["after"])]
     failures = [] if check_mode else _apply_all(api, to_write, concurrency, dry_run=False, force=force)
     failed_refs = set(ref for ref, _error in failures)
     written = [result for _obj, result in to_write if result["ref"] not in failed_refs]
@@ -126,6 +137,23 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8):
         raise batch_error("%d of %d writes failed" % (len(failures), len(to_write)), failures,
                           done=[r["ref"] for r in written], results=summarize(written))
     return results
+
+
+def _preflight_split(pending, preflight):
+    """(the (object, result) pairs to dry-run, ids of the results created without a dry run)."""
+    if preflight == "each":
+        return pending, set()
+    if preflight != "sample":
+        raise ValueError("preflight is each or sample, not %r" % (preflight,))
+    trial, untried, sampled = [], set(), set()
+    for obj, result in pending:
+        if result["before"] is None and (obj["apiVersion"], obj["kind"]) in sampled:
+            untried.add(id(result))
+            continue
+        if result["before"] is None:
+            sampled.add((obj["apiVersion"], obj["kind"]))
+        trial.append((obj, result))
+    return trial, untried
 
 
 def _mark_changed(results):

@@ -392,8 +392,9 @@ def run(api, params, check_mode):
 
     deadline = time.monotonic() + params["wait_timeout"]
     present = [gateway_for(s) for s in specs if s["state"] == "present"]
+    # the Gateways are generated from normalized input: one dry run per new kind, not one per Gateway (_apply)
     results = apply_objects(api, present, check_mode=check_mode, force=params["force_conflicts"],
-                            concurrency=params["concurrency"]) if present else []
+                            concurrency=params["concurrency"], preflight="sample") if present else []
     diff = diff_entries(results)
     changes = ["%s %s" % (r["ref"], r["action"]) for r in results if r["changed"]]
     proving = params["wait"] and not check_mode
