@@ -89,7 +89,7 @@ def _key(obj, res):
             obj["metadata"]["name"])
 
 
-def apply_objects(api, objects, check_mode=False, force=False, concurrency=8, preflight="each"):
+def apply_objects(api, objects, check_mode=False, force=False, concurrency=8, preflight="each", keep_answers=True):
     """Apply every object; returns one result dict per object, in order.
 
     Each result: ref, kind, namespace, name, action (created, updated or unchanged),
@@ -97,12 +97,16 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8, pr
 
     Before any write, server-side dry runs (`dryRun=All`) of the objects to write, so that a batch the server
     rejects changes nothing. `preflight="each"`: a dry run of every object that is not already as asked.
-    `preflight="sample"` is for objects the caller generated from validated input (the waypoint Gateways):
+    `preflight="first"` is for objects the caller generated from validated input (the waypoint Gateways):
     every object that exists is still dry-run (a field conflict or the server's merge is that object's own),
-    but of the objects to create only the first of each kind is, since what refuses one of them (the schema,
-    an admission webhook, RBAC, a missing CRD) refuses them all; the others are created without one, and a
-    creation refused on its own (a quota) fails after the rest were written, which the error lists (done).
-    Check mode dry-runs every object either way (the dry run is its answer).
+    but of the objects to create, the first of each kind is written on its own before the others, and the
+    others follow only once it was accepted: what refuses one of them (the schema, an admission webhook, RBAC,
+    a missing CRD) refuses them all, so that first write stands for their dry runs and a refusal still changes
+    nothing. A creation refused on its own (a quota) fails after the rest were written, which the error lists
+    (done). Check mode dry-runs every object either way (the dry run is its answer).
+
+    `keep_answers=False`: a written object's `after` is not kept (None) once it was written: for a caller that
+    shows no diff, so that a large batch does not hold every answer of the server at once.
     """
     # status is written by controllers through its subresource, never applied with the object
     objects = [with_config_hash(dict((k, v) for k, v in o.items() if k != "status")) for o in objects]
@@ -120,40 +124,51 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8, pr
         if not apply_is_noop(obj, live, api.field_manager):
             pending.append((obj, result))
 
-    trial, untried = _preflight_split(pending, "each" if check_mode else preflight)
+    trial, firsts = _preflight_split(pending, "each" if check_mode else preflight)
     failures = _apply_all(api, trial, concurrency, dry_run=True, force=force)
     if failures:
         raise batch_error("the API server rejected %d of %d objects, so none was changed"
                           % (len(failures), len(objects)), failures)
+    written = []
+    if firsts:
+        failures = _apply_all(api, firsts, concurrency, dry_run=False, force=force, keep=keep_answers)
+        failed_refs = set(ref for ref, _error in failures)
+        written = [result for _obj, result in firsts if result["ref"] not in failed_refs]
+        _mark_changed(written)
+        if failures:
+            raise batch_error("the API server refused %d of %d first objects of their kind, so none of the other "
+                              "new objects was written" % (len(failures), len(firsts)), failures,
+                              done=[r["ref"] for r in written], results=summarize(written))
 
-    to_write = [(obj, result) for obj, result in pending
-                if id(result) in untried or changed(result["before"], result["after"])]
-    failures = [] if check_mode else _apply_all(api, to_write, concurrency, dry_run=False, force=force)
+    first_ids = set(id(result) for _obj, result in firsts)
+    to_write = [(obj, result) for obj, result in pending if id(result) not in first_ids
+                and (result["before"] is None or changed(result["before"], result["after"]))]
+    failures = [] if check_mode else _apply_all(api, to_write, concurrency, dry_run=False, force=force, keep=keep_answers)
     failed_refs = set(ref for ref, _error in failures)
-    written = [result for _obj, result in to_write if result["ref"] not in failed_refs]
-    _mark_changed(written)
+    later = [result for _obj, result in to_write if result["ref"] not in failed_refs]
+    _mark_changed(later)
+    written += later
     if failures:
         # what was written stays written: the result says so (changed, done), and lists it
-        raise batch_error("%d of %d writes failed" % (len(failures), len(to_write)), failures,
+        raise batch_error("%d of %d writes failed" % (len(failures), len(to_write) + len(firsts)), failures,
                           done=[r["ref"] for r in written], results=summarize(written))
     return results
 
 
 def _preflight_split(pending, preflight):
-    """(the (object, result) pairs to dry-run, ids of the results created without a dry run)."""
+    """(the (object, result) pairs to dry-run, the pairs to write first and alone)."""
     if preflight == "each":
-        return pending, set()
-    if preflight != "sample":
-        raise ValueError("preflight is each or sample, not %r" % (preflight,))
-    trial, untried, sampled = [], set(), set()
+        return pending, []
+    if preflight != "first":
+        raise ValueError("preflight is each or first, not %r" % (preflight,))
+    trial, firsts, kinds = [], [], set()
     for obj, result in pending:
-        if result["before"] is None and (obj["apiVersion"], obj["kind"]) in sampled:
-            untried.add(id(result))
-            continue
-        if result["before"] is None:
-            sampled.add((obj["apiVersion"], obj["kind"]))
-        trial.append((obj, result))
-    return trial, untried
+        if result["before"] is not None:
+            trial.append((obj, result))
+        elif (obj["apiVersion"], obj["kind"]) not in kinds:
+            kinds.add((obj["apiVersion"], obj["kind"]))
+            firsts.append((obj, result))
+    return trial, firsts
 
 
 def _mark_changed(results):
@@ -162,16 +177,16 @@ def _mark_changed(results):
         result["action"] = "created" if result["before"] is None else "updated"
 
 
-def _apply_all(api, pending, concurrency, dry_run, force):
-    """Apply each (object, result) pair, recording the server's answer in result["after"];
-    returns [(ref, AmbientMeshError)] of the requests that failed."""
+def _apply_all(api, pending, concurrency, dry_run, force, keep=True):
+    """Apply each (object, result) pair, recording the server's answer in result["after"] (None when not
+    `keep`); returns [(ref, AmbientMeshError)] of the requests that failed."""
     failures = []
     for item, answer, error in run_concurrently(
             lambda item: api.apply(item[0], dry_run=dry_run, force=force), pending, concurrency):
         if error is not None:
             failures.append((item[1]["ref"], error))
         else:
-            item[1]["after"] = answer
+            item[1]["after"] = answer if keep else None
     return failures
 
 

@@ -379,7 +379,9 @@ def _edit_entries(answers, namespaces, services):
     return out
 
 
-def run(api, params, check_mode):
+def run(api, params, check_mode, diff_mode=True):
+    """The waypoint module's work. Without diff_mode the objects the server returned are not kept for a diff
+    (at 2000 Gateways that is most of the module's memory)."""
     specs = normalize(params["waypoints"])
     namespaces, services = read_targets(api)
     edits, problems, rebinds = plan_bindings(specs, namespaces, services, params["overwrite"])
@@ -392,10 +394,12 @@ def run(api, params, check_mode):
 
     deadline = time.monotonic() + params["wait_timeout"]
     present = [gateway_for(s) for s in specs if s["state"] == "present"]
-    # the Gateways are generated from normalized input: one dry run per new kind, not one per Gateway (_apply)
+    # the Gateways are generated from normalized input: the first new one is written alone instead of a dry run
+    # of each (_apply.apply_objects, preflight="first")
     results = apply_objects(api, present, check_mode=check_mode, force=params["force_conflicts"],
-                            concurrency=params["concurrency"], preflight="sample") if present else []
-    diff = diff_entries(results)
+                            concurrency=params["concurrency"], preflight="first",
+                            keep_answers=diff_mode) if present else []
+    diff = diff_entries(results) if diff_mode else []
     changes = ["%s %s" % (r["ref"], r["action"]) for r in results if r["changed"]]
     proving = params["wait"] and not check_mode
 
@@ -416,7 +420,8 @@ def run(api, params, check_mode):
     unbinds = unbind_edits(specs, namespaces, services) if absent else []
     unbind_answers = patch_all(api, unbinds, check_mode, params["concurrency"])
     answers = bind_answers + unbind_answers
-    diff += _edit_entries(answers, namespaces, services)
+    if diff_mode:
+        diff += _edit_entries(answers, namespaces, services)
     failures = [e.msg for _edit, _answer, e in answers if e]
     done = [(edit[1], edit[2], edit[3]) for edit, _answer, e in bind_answers if e is None]
     bound = [ref_of(*key) for key in done]
@@ -432,7 +437,8 @@ def run(api, params, check_mode):
                 api.delete(GATEWAY[0], GATEWAY[1], spec["name"], namespace=spec["namespace"], dry_run=check_mode)
                 deleted.append("%s/%s" % (spec["namespace"], spec["name"]))
                 changes.append("%s deleted" % ref_of(GATEWAY[1], spec["namespace"], spec["name"]))
-                diff.append(diff_entry(gateway, None))
+                if diff_mode:
+                    diff.append(diff_entry(gateway, None))
     if failures:
         raise AmbientMeshError("some binding changes failed (run again to finish): %s" % "; ".join(failures),
                                changed=bool(changes), changes=changes, bound=bound,

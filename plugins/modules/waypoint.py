@@ -338,7 +338,7 @@ def main():
         results=dict(type="str", choices=["changed", "all"], default="changed"),
     ))
     module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True)
-    result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
+    result = run_with_api(module, lambda api: run(api, module.params, module.check_mode, diff_mode=module._diff))
     module.exit_json(**with_diff(result, module._diff))
 
 

@@ -35,7 +35,9 @@ KUBELET = "kubelet"
 NODES = ("kind-worker", "kind-worker2", "kind-worker3")
 # kind's podSubnet, one /24 per node in node order (kube-controller-manager --node-cidr-mask-size=24)
 POD_CIDRS = {node: ipaddress.ip_network(f"10.244.{i + 1}.0/24") for i, node in enumerate(NODES)}
-NODE_IPS = {node: f"172.18.0.{i + 3}" for i, node in enumerate(NODES)}  # kind's docker network, .2 = control plane
+NODE_IPS = {node: f"172.18.0.{i + 3}" for i, node in enumerate(NODES)}
+# the addresses host-local IPAM hands out on each node, in order: the /24's hosts after the gateway (.1)
+_POD_IPS = {node: [str(host) for host in cidr.hosts()][1:] for node, cidr in POD_CIDRS.items()}  # kind's docker network, .2 = control plane
 
 # k8s.io/api/apps/v1 DefaultDeploymentUniqueLabelKey; StatefulSet labels (apps/v1 types.go)
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -570,10 +572,10 @@ class PodController:
         """host-local IPAM (kindnet): the next free address of the node's /24 after the gateway (.1)."""
         used = self._ips.setdefault(node, set())
         for _attempt in (0, 1):
-            for host in list(POD_CIDRS[node].hosts())[1:]:
-                if str(host) not in used:
-                    used.add(str(host))
-                    return str(host)
+            for host in _POD_IPS[node]:
+                if host not in used:
+                    used.add(host)
+                    return host
             # pods that left without passing here (a deleted namespace): count the stored pods again
             used.clear()
             used.update((p.get("status") or {}).get("podIP") for p in self.server.objects.objects("", "pods")

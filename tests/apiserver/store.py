@@ -16,8 +16,13 @@ class Store(dict):
         super().__init__()
         self._kinds = {}
         self._spaces = {}
+        self._seq = {}  # key -> when it was added (kept on replace), for position()
+        self._next = 0
 
     def __setitem__(self, key, obj):
+        if key not in self:
+            self._seq[key] = self._next
+            self._next += 1
         super().__setitem__(key, obj)
         self._kinds.setdefault(key[:2], {})[key] = obj
         self._spaces.setdefault(key[:3], {})[key] = obj
@@ -36,6 +41,7 @@ class Store(dict):
         return obj
 
     def _unindex(self, key):
+        self._seq.pop(key, None)
         for index, part in ((self._kinds, key[:2]), (self._spaces, key[:3])):
             bucket = index.get(part)
             if bucket is not None:
@@ -54,6 +60,7 @@ class Store(dict):
 
     def clear(self):
         super().clear()
+        self._seq.clear()
         self._kinds.clear()
         self._spaces.clear()
 
@@ -76,6 +83,10 @@ class Store(dict):
         """The objects of one resource (in one namespace), in store order, as a list safe to iterate while
         the store changes."""
         return list(self.of_kind(group, plural, namespace).values())
+
+    def position(self, key):
+        """A number that orders keys as the store (and each of its indexes) does: sorted(keys, key=position)."""
+        return self._seq[key]
 
     def kinds(self):
         """The (group, plural) pairs that have objects."""

@@ -170,3 +170,15 @@ def test_the_store_indexes_keep_the_stores_order():
     assert list(store.of_kind("", "pods", "b")) == [("", "pods", "b", "w")]
     assert store.of_kind("", "services") == {} and store.kinds() == [("", "pods")]
     assert list(store) == [("", "pods", "a", "y"), ("", "pods", "b", "w")]
+
+
+def test_store_positions_order_keys_as_the_store_does():
+    store = Store()
+    keys = [("", "pods", "b", "x"), ("", "services", "a", "s"), ("", "pods", "a", "y"), ("", "pods", "b", "w")]
+    for key in keys:
+        store[key] = {}
+    store[keys[0]] = {"replaced": True}  # keeps its place
+    assert sorted([keys[3], keys[0], keys[2]], key=store.position) == list(store.of_kind("", "pods"))
+    del store[keys[0]]
+    store[keys[0]] = {}  # removed and added again: at the end, as in the dict
+    assert sorted(keys, key=store.position) == list(store) == [keys[1], keys[2], keys[3], keys[0]]

@@ -1,5 +1,6 @@
-"""apply_objects' preflight dry runs: one per object ("each"), or one per kind of new object plus one per
-existing object ("sample", for generated objects such as the waypoint Gateways), counted on the test API server."""
+"""apply_objects' preflight: a dry run of every object ("each"), or, for generated objects such as the waypoint
+Gateways ("first"), a dry run of each existing object and the first new object of each kind written alone before
+the others; counted on the test API server."""
 
 import pytest
 
@@ -39,44 +40,47 @@ def test_each_dry_runs_every_object_before_writing(cluster, api):
     assert sorted(patches(cluster, mark, False)) == ["a", "b", "c"]
 
 
-def test_sample_dry_runs_one_new_object_per_kind_and_every_existing_one(cluster, api):
+def test_first_writes_the_first_new_object_alone_and_dry_runs_only_existing_ones(cluster, api):
     apply_objects(api, [gateway("a")])
     mark = cluster.mark()
     results = apply_objects(api, [gateway("a", port=15009), gateway("b"), gateway("c"), gateway("d")],
-                            preflight="sample")
+                            preflight="first", concurrency=8)
     assert [r["action"] for r in results] == ["updated", "created", "created", "created"]
-    assert sorted(patches(cluster, mark, True)) == ["a", "b"]  # the existing one, and the first new one
-    assert sorted(patches(cluster, mark, False)) == ["a", "b", "c", "d"]
+    assert patches(cluster, mark, True) == ["a"]  # the existing one only
+    writes = patches(cluster, mark, False)
+    assert sorted(writes) == ["a", "b", "c", "d"] and writes[0] == "b"  # b alone, before the others
     assert cluster.get("gateway.networking.k8s.io/v1", "Gateway", "waypoint", "d")["spec"]["listeners"][0]["port"] == 15008
-    # the server's answer is the result's after, as with a dry run
-    assert results[3]["after"]["metadata"]["uid"]
+    assert results[3]["after"]["metadata"]["uid"]  # the server's answer is the result's after
 
 
-def test_sample_in_check_mode_dry_runs_every_object_and_writes_none(cluster, api):
+def test_first_in_check_mode_dry_runs_every_object_and_writes_none(cluster, api):
     mark = cluster.mark()
-    results = apply_objects(api, [gateway(n) for n in "abc"], check_mode=True, preflight="sample")
+    results = apply_objects(api, [gateway(n) for n in "abc"], check_mode=True, preflight="first")
     assert [r["changed"] for r in results] == [True] * 3
     assert sorted(patches(cluster, mark, True)) == ["a", "b", "c"] and cluster.writes(mark) == []
 
 
-def test_sample_a_refusal_of_the_kind_stops_before_any_write(cluster, api):
+def test_first_a_refusal_of_the_kind_stops_at_the_first_write(cluster, api):
     cluster.fail("patch", GW, status=403, times=100)
     mark = cluster.mark()
-    with pytest.raises(AmbientMeshError, match="the API server rejected 1 of 3 objects, so none was changed"):
-        apply_objects(api, [gateway(n) for n in "abc"], preflight="sample")
-    assert cluster.writes(mark) == [] and len(cluster.requests(mark, "patch", resource=GW)) == 1
+    with pytest.raises(AmbientMeshError, match="refused 1 of 1 first objects of their kind, so none of the other new "
+                                               "objects was written") as caught:
+        apply_objects(api, [gateway(n) for n in "abc"], preflight="first")
+    assert caught.value.details["changed"] is False and caught.value.details["done"] == []
+    assert len(cluster.requests(mark, "patch", resource=GW)) == 1
+    assert cluster.list("gateway.networking.k8s.io/v1", "Gateway") == []
 
 
-def test_sample_a_creation_refused_on_its_own_fails_after_the_others_were_written(cluster, api):
+def test_first_a_creation_refused_on_its_own_fails_after_the_others_were_written(cluster, api):
     cluster.fail("patch", GW, status=422, times=1, after=2, dry_run=False)  # the third real write
     mark = cluster.mark()
     with pytest.raises(AmbientMeshError, match="1 of 3 writes failed") as caught:
-        apply_objects(api, [gateway(n) for n in "abc"], preflight="sample", concurrency=1)
+        apply_objects(api, [gateway(n) for n in "abc"], preflight="first", concurrency=1)
     assert len(caught.value.details["done"]) == 2 and caught.value.details["changed"] is True
     assert sorted(g["metadata"]["namespace"] for g in cluster.list("gateway.networking.k8s.io/v1", "Gateway")) == ["a", "b"]
     assert [e.get("injected") for e in cluster.writes(mark)] == [None, None, 422]
 
 
 def test_an_unknown_preflight_is_a_programming_error(api):
-    with pytest.raises(ValueError, match="preflight is each or sample"):
+    with pytest.raises(ValueError, match="preflight is each or first"):
         apply_objects(api, [gateway("a")], preflight="some")
