@@ -90,3 +90,29 @@ def test_owned_paths_reads_fields_v1():
         {"manager": "ambient.mesh", "operation": "Apply", "subresource": "status", "fieldsV1": {"f:status": {}}},
     ]}}
     assert owned_paths(live, "ambient.mesh") == {("metadata", "labels", "a"), ("spec", "rules")}
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}},
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "uid": "u", "resourceVersion": "3",
+                                                           "annotations": {"ambient.mesh/config-hash": "x"}},
+     "status": {"phase": "Active"}},
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+     "metadata": {"name": "waypoint", "namespace": "hello", "labels": {"istio.io/waypoint-for": "service"},
+                  "annotations": {"ambient.mesh/config-hash": "x", "keep": "me"}, "managedFields": [{"manager": "m"}]},
+     "spec": {"gatewayClassName": "istio-waypoint", "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}},
+])
+def test_config_hash_is_the_digest_of_the_object_without_server_fields_and_changes_nothing(obj):
+    """The hash of objects already in clusters must not change between releases: it is the digest of what
+    strip_server_fields leaves, and neither it nor with_config_hash changes the object given."""
+    import copy
+    import hashlib
+    import json
+    given = copy.deepcopy(obj)
+    body = json.dumps(strip_server_fields(obj), sort_keys=True, separators=(",", ":")).encode("utf-8")
+    assert config_hash(obj) == hashlib.sha256(body).hexdigest()[:32]
+    hashed = with_config_hash(obj)
+    assert obj == given
+    assert hashed["metadata"]["annotations"]["ambient.mesh/config-hash"] == config_hash(obj)
+    hashed["spec" if "spec" in hashed else "metadata"]["x"] = 1  # a deep copy: nothing below is shared
+    assert obj == given
