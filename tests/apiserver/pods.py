@@ -35,9 +35,9 @@ KUBELET = "kubelet"
 NODES = ("kind-worker", "kind-worker2", "kind-worker3")
 # kind's podSubnet, one /24 per node in node order (kube-controller-manager --node-cidr-mask-size=24)
 POD_CIDRS = {node: ipaddress.ip_network(f"10.244.{i + 1}.0/24") for i, node in enumerate(NODES)}
-NODE_IPS = {node: f"172.18.0.{i + 3}" for i, node in enumerate(NODES)}
+NODE_IPS = {node: f"172.18.0.{i + 3}" for i, node in enumerate(NODES)}  # kind's docker network, .2 = control plane
 # the addresses host-local IPAM hands out on each node, in order: the /24's hosts after the gateway (.1)
-_POD_IPS = {node: [str(host) for host in cidr.hosts()][1:] for node, cidr in POD_CIDRS.items()}  # kind's docker network, .2 = control plane
+_POD_IPS = {node: [str(host) for host in cidr.hosts()][1:] for node, cidr in POD_CIDRS.items()}
 
 # k8s.io/api/apps/v1 DefaultDeploymentUniqueLabelKey; StatefulSet labels (apps/v1 types.go)
 POD_TEMPLATE_HASH = "pod-template-hash"
