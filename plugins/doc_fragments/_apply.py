@@ -22,5 +22,7 @@ options:
 notes:
   - Check mode asks the API server for a dry run (C(dryRun=All)), so what it reports is what the
     server would do, admission and schema validation included.
-  - A dry run of every changing object comes first, so a batch the server rejects changes nothing.
+  - A dry run of every changing object comes first, so a batch the server rejects changes nothing;
+    M(ambient.mesh.waypoint) instead writes the first new Gateway alone before the others (see its
+    description).
 """

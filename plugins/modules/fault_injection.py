@@ -236,35 +236,6 @@ pruned:
   type: list
   elements: str
   sample: ["VirtualService hello/httpbin-fault"]
-retries:
-  description: What the API layer retried in this run (429, 5xx, a dropped connection), within O(request_budget).
-  returned: always, failed or not
-  type: dict
-  sample: {"count": 2, "by_reason": {"503": 2}, "seconds": 1.5}
-waits:
-  description: Each wait for a condition in this run - what was waited for, seconds, polls, and whether it was
-    met. A wait longer than 30 s is also a warning.
-  returned: always, failed or not
-  type: list
-  elements: dict
-done:
-  description: The objects written before a batch failed; they stay written (the result then says C(changed=true)).
-  returned: when some writes of a batch failed
-  type: list
-  elements: str
-failed_objects:
-  description: The objects whose write failed.
-  returned: when some writes of a batch failed
-  type: list
-  elements: str
-errors:
-  description: The failures of a batch grouped by identical error - C(error), C(count), up to 20 C(objects) and
-    how many C(more).
-  returned: when some writes of a batch failed
-  type: list
-  elements: dict
-  sample: [{"error": "connection refused to https://127.0.0.1:6443", "count": 300, "objects": ["Namespace ns-1"],
-            "more": 299}]
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._arg_shapes import refuse_bad_shapes

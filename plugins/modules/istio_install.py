@@ -256,17 +256,6 @@ deadline:
   returned: when an istioctl call passed its deadline
   type: int
   sample: 420
-retries:
-  description: What the API layer retried in this run (429, 5xx, a dropped connection), within O(request_budget).
-  returned: always, failed or not
-  type: dict
-  sample: {"count": 2, "by_reason": {"503": 2}, "seconds": 1.5}
-waits:
-  description: Each wait for a condition in this run - what was waited for, seconds, polls, and whether it was
-    met. A wait longer than 30 s is also a warning.
-  returned: always, failed or not
-  type: list
-  elements: dict
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
