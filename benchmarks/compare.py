@@ -351,6 +351,20 @@ class Server:
     def count(self, path, selector):
         return len(self.call("GET", f"{path}?labelSelector={urllib.request.quote(selector)}")["items"])
 
+    def errors(self):
+        """The errors the server logged (its simulated controllers raise where the simulation ends, e.g. a
+        node out of pod IPs): the last line of each traceback."""
+        self.log.flush()
+        lines = (self.workdir / "apiserver.log").read_text(errors="replace").splitlines()
+        out, in_traceback = [], False
+        for line in lines:
+            if line.startswith("Traceback"):
+                in_traceback = True
+            elif in_traceback and line and not line.startswith(" "):
+                out.append(line)
+                in_traceback = False
+        return out
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -422,6 +436,10 @@ def measure_side(workdir, istioctl, workload, side, n, k8s_apply):
         noop = run_playbook(workdir, book, server, label + " no-op")
         if noop["changed"]:
             raise SystemExit(f"{label}: the re-run reported changed={noop['changed']}")
+        errors = server.errors()
+        for result in (first, noop):
+            result["server_errors"] = len(errors)
+            result["server_error"] = errors[0] if errors else None
         return first, noop
     finally:
         server.stop()
@@ -546,7 +564,21 @@ def render(runs, mach, args, elapsed):
         "",
     ]
     lines += [f"- {g}" for g in goals(runs)]
+    lines += server_error_notes(runs)
     return "\n".join(lines)
+
+
+def server_error_notes(runs):
+    """A line per cell whose test API server logged errors: the simulation ran past what it simulates."""
+    cells = {}
+    for run in runs:
+        if run.get("server_errors"):
+            cells.setdefault((run["workload"], run["n"], run["side"]), (run["server_errors"], run["server_error"]))
+    if not cells:
+        return []
+    out = ["", "The test API server logged errors (these cells measured a simulation past its limits):", ""]
+    out += [f"- {w} N={n} {side}: {count} errors, first: {first}" for (w, n, side), (count, first) in sorted(cells.items())]
+    return out
 
 
 if __name__ == "__main__":

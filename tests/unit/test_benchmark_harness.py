@@ -126,3 +126,29 @@ def test_render_heads_the_table_with_the_machine_and_what_was_measured():
     assert "Measured: commit abc1234 (--ref HEAD)." in text
     assert "server-side apply; no k8s loop." in text
     assert "| enroll | 10 | first | module | 1 |" in text
+
+
+def test_cells_whose_server_logged_errors_are_named_under_the_table():
+    import argparse
+
+    mach = {"cpu": "Test CPU", "cores": 2, "python": "3.11.7", "ansible_core": "2.19.14", "kubernetes_core": "6.2.0",
+            "os": "Linux", "measured": "the work tree"}
+    clean = [run("enroll", "module", 10, 0, p, 1.0, server_errors=0, server_error=None) for p in ("first", "noop")]
+    text = compare.render(clean, mach, argparse.Namespace(k8s_apply="ssa", loop_max=0), 90)
+    assert "logged errors" not in text
+    full = "RuntimeError: node kind-worker has no free pod IP in 10.244.1.0/24"
+    broken = [run("waypoint", "module", 2000, 0, p, 1.0, server_errors=3, server_error=full) for p in ("first", "noop")]
+    text = compare.render(clean + broken, mach, argparse.Namespace(k8s_apply="ssa", loop_max=0), 90)
+    assert "- waypoint N=2000 module: 3 errors, first: " + full in text
+
+
+def test_server_errors_are_the_last_line_of_each_traceback(tmp_path):
+    server = compare.Server.__new__(compare.Server)  # only its log: no process
+    server.workdir = tmp_path
+    server.log = open(tmp_path / "apiserver.log", "w")  # noqa: SIM115 - closed below
+    server.log.write("listening\nTraceback (most recent call last):\n  File \"pods.py\", line 1\n"
+                     "RuntimeError: node kind-worker has no free pod IP\nok\n")
+    try:
+        assert server.errors() == ["RuntimeError: node kind-worker has no free pod IP"]
+    finally:
+        server.log.close()
