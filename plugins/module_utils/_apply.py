@@ -129,24 +129,16 @@ def apply_objects(api, objects, check_mode=False, force=False, concurrency=8, pr
     if failures:
         raise batch_error("the API server rejected %d of %d objects, so none was changed"
                           % (len(failures), len(objects)), failures)
-    written = []
-    if firsts:
-        failures = _apply_all(api, firsts, concurrency, dry_run=False, force=force, keep=keep_answers)
-        failed_refs = set(ref for ref, _error in failures)
-        written = [result for _obj, result in firsts if result["ref"] not in failed_refs]
-        _mark_changed(written)
-        if failures:
-            raise batch_error("the API server refused %d of %d first objects of their kind, so none of the other "
-                              "new objects was written" % (len(failures), len(firsts)), failures,
-                              done=[r["ref"] for r in written], results=summarize(written))
+    written, failures = _write(api, firsts, concurrency, force, keep_answers)
+    if failures:
+        raise batch_error("the API server refused %d of %d first objects of their kind, so none of the other "
+                          "new objects was written" % (len(failures), len(firsts)), failures,
+                          done=[r["ref"] for r in written], results=summarize(written))
 
     first_ids = set(id(result) for _obj, result in firsts)
     to_write = [(obj, result) for obj, result in pending if id(result) not in first_ids
                 and (result["before"] is None or changed(result["before"], result["after"]))]
-    failures = [] if check_mode else _apply_all(api, to_write, concurrency, dry_run=False, force=force, keep=keep_answers)
-    failed_refs = set(ref for ref, _error in failures)
-    later = [result for _obj, result in to_write if result["ref"] not in failed_refs]
-    _mark_changed(later)
+    later, failures = _write(api, to_write, concurrency, force, keep_answers, check_mode=check_mode)
     written += later
     if failures:
         # what was written stays written: the result says so (changed, done), and lists it
@@ -169,6 +161,17 @@ def _preflight_split(pending, preflight):
             kinds.add((obj["apiVersion"], obj["kind"]))
             firsts.append((obj, result))
     return trial, firsts
+
+
+def _write(api, pairs, concurrency, force, keep, check_mode=False):
+    """Write the (object, result) pairs (in check mode: none, the dry run was the answer); returns (the results
+    written, marked changed; [(ref, AmbientMeshError)] of the writes that failed)."""
+    failures = [] if check_mode or not pairs else _apply_all(api, pairs, concurrency, dry_run=False, force=force,
+                                                              keep=keep)
+    failed_refs = set(ref for ref, _error in failures)
+    written = [result for _obj, result in pairs if result["ref"] not in failed_refs]
+    _mark_changed(written)
+    return written, failures
 
 
 def _mark_changed(results):
