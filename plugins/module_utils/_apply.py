@@ -166,8 +166,10 @@ def _preflight_split(pending, preflight):
 def _write(api, pairs, concurrency, force, keep, check_mode=False):
     """Write the (object, result) pairs (in check mode: none, the dry run was the answer); returns (the results
     written, marked changed; [(ref, AmbientMeshError)] of the writes that failed)."""
-    failures = [] if check_mode or not pairs else _apply_all(api, pairs, concurrency, dry_run=False, force=force,
-                                                              keep=keep)
+    if check_mode or not pairs:
+        failures = []
+    else:
+        failures = _apply_all(api, pairs, concurrency, dry_run=False, force=force, keep=keep)
     failed_refs = set(ref for ref, _error in failures)
     written = [result for _obj, result in pairs if result["ref"] not in failed_refs]
     _mark_changed(written)
