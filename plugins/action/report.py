@@ -18,7 +18,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import NoLogError, UnsupportedError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ambient.mesh.plugins.module_utils._report_args import report_argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._report.args import report_argument_spec
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_chart import INSTALL_HINT, LIBRARY, render_svg
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_files import (
     ReportWriteError,

@@ -11,8 +11,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.errors import NoLogError
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, cap
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
-from ansible_collections.ambient.mesh.plugins.module_utils._wait import slow_waits, start_recording, stop_recording
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import slow_waits, start_recording, stop_recording
 
 
 def run_with_api(module, work):

@@ -264,9 +264,9 @@ summary:
   sample: {"total": 3, "changed": 2, "unchanged": 1}
 """
 
-from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import run
+from ansible_collections.ambient.mesh.plugins.module_utils._enrollment.ambient_namespace import run
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 

@@ -244,8 +244,8 @@ from ansible_collections.ambient.mesh.plugins.module_utils._args import (
     REQUEST_ARG_SPEC,
     argument_spec,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
-from ansible_collections.ambient.mesh.plugins.module_utils._fault_injection import run
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import with_diff
+from ansible_collections.ambient.mesh.plugins.module_utils._faults.injection import run
 from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 

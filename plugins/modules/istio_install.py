@@ -259,17 +259,17 @@ deadline:
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, WAIT_ARG_SPEC, argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._istio_install import run
-from ansible_collections.ambient.mesh.plugins.module_utils._istioctl import (
+from ansible_collections.ambient.mesh.plugins.module_utils._install.istio_install import run
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.istioctl import (
     Istioctl,
     kube_arguments,
     temporary_directory,
     validate_params,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
-from ansible_collections.ambient.mesh.plugins.module_utils._process import Terminated, terminate_on_signals
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.process import Terminated, terminate_on_signals
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 

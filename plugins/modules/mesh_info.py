@@ -167,7 +167,7 @@ findings_count:
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
 from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
-from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info import describe_mesh
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.describe import describe_mesh
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 SEVERITY = {"never": 99, "warning": 1, "error": 2}

@@ -200,7 +200,7 @@ record:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ambient.mesh.plugins.module_utils._report_args import report_argument_spec
+from ansible_collections.ambient.mesh.plugins.module_utils._report.args import report_argument_spec
 
 
 def main():

@@ -317,9 +317,9 @@ stderr:
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
-from ansible_collections.ambient.mesh.plugins.module_utils._exec import core_api_for
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.pod_exec import core_api_for
 from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
-from ansible_collections.ambient.mesh.plugins.module_utils._traffic_probe import run_probe
+from ansible_collections.ambient.mesh.plugins.module_utils._traffic.probe import run_probe
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 LATENCY = dict((name, dict(type="float")) for name in ("p50_min", "p50_max", "p90_max", "p95_max", "p99_max", "max"))

@@ -287,9 +287,9 @@ from ansible_collections.ambient.mesh.plugins.module_utils._args import (
     WAIT_ARG_SPEC,
     argument_spec,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._diff import with_diff
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import with_diff
 from ansible_collections.ambient.mesh.plugins.module_utils._module import AmbientModule, run_with_api
-from ansible_collections.ambient.mesh.plugins.module_utils._waypoint import run
+from ansible_collections.ambient.mesh.plugins.module_utils._waypoints.waypoint import run
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 

@@ -17,7 +17,7 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.ambient.mesh.plugins.module_utils._report_args import STEP_SPEC, VERDICT_KEYS
+from ansible_collections.ambient.mesh.plugins.module_utils._report.args import STEP_SPEC, VERDICT_KEYS
 
 # Bumped when a key of the record changes meaning or goes away (adding a key does not bump it).
 SCHEMA_VERSION = 1

@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kubernetes client and kubernetes.core, imported once. Without them HAS_KUBERNETES is False and
+KubeApi, which every module builds first, fails with the install hint; the stand-in exception classes
+keep the `except` clauses of the other files valid meanwhile."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError
+    from kubernetes.stream import stream
+    import urllib3.exceptions
+    import yaml
+
+    HAS_KUBERNETES = True
+    CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError)
+    # what the kubernetes client lets through while it reads the kubeconfig (yaml.safe_load in
+    # kubernetes/config/kube_config.py) and the certificate files (ssl, on the first request)
+    FILE_ERRORS = (OSError, yaml.YAMLError)
+except ImportError:
+    HAS_KUBERNETES = False
+    CONNECTION_ERRORS = (ConnectionError,)
+    FILE_ERRORS = (OSError,)
+    get_api_client = CoreV1Api = stream = None
+
+    class DynamicApiError(Exception):
+        pass
+
+    class CoreException(Exception):
+        pass
+
+    class ApiException(Exception):
+        pass

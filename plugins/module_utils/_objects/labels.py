@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ambient.mesh maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Label edits on objects the collection does not own (namespaces, Services, workloads).
+
+Only the keys the collection manages are ever written, as a JSON merge patch with the field
+manager ambient.mesh; every other label and annotation is left as it is.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import run_concurrently
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def valid_label_value(value):
+    return isinstance(value, str) and len(value) <= 63 and bool(_LABEL_VALUE.match(value))
+
+
+def valid_dns_label(value):
+    return isinstance(value, str) and len(value) <= 63 and bool(_DNS_LABEL.match(value))
+
+
+def labels_patch(live_labels, wanted):
+    """The merge patch that makes live_labels hold `wanted` ({key: value, or None to remove}); None if none."""
+    changes = {}
+    for key, value in wanted.items():
+        if value is None:
+            if key in live_labels:
+                changes[key] = None
+        elif live_labels.get(key) != value:
+            changes[key] = value
+    return {"metadata": {"labels": changes}} if changes else None
+
+
+def apply_labels(labels, patch):
+    """The labels after a labels_patch."""
+    out = dict(labels)
+    for key, value in ((patch or {}).get("metadata") or {}).get("labels", {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def patch_all(api, edits, check_mode, concurrency):
+    """Send each (apiVersion, kind, namespace, name, patch); returns [(edit, answer, error)]."""
+    def send(edit):
+        api_version, kind, namespace, name, patch = edit
+        return api.patch(api_version, kind, name, patch, namespace=namespace, dry_run=check_mode)
+
+    return run_concurrently(send, edits, concurrency)
