@@ -25,8 +25,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".cache" / "collections"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects  # noqa: E402
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi  # noqa: E402
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.apply import apply_objects  # noqa: E402
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi  # noqa: E402
 from standins import ModuleStandIn  # noqa: E402
 
 
@@ -45,8 +45,8 @@ def main():
 
     workdir = pathlib.Path(tempfile.mkdtemp())
     kubeconfig = workdir / "kubeconfig"
-    server = subprocess.Popen([sys.executable, "-m", "apiserver", "--kubeconfig", str(kubeconfig)],
-                              cwd=str(ROOT / "tests"), stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "embedded_cluster", "--kubeconfig", str(kubeconfig)],
+                              cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
     try:
         server.stdout.readline()
         while not kubeconfig.exists():

@@ -30,7 +30,7 @@ import urllib.request
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-GATEWAY_API = ROOT / "tests" / "data" / "crds" / "gateway-api-v1.5.1-standard.yaml"
+GATEWAY_API = ROOT / "embedded_cluster" / "data" / "crds" / "gateway-api-v1.5.1-standard.yaml"
 INVENTORY = ROOT / "playbooks" / "inventory" / "local.yml"
 GOAL_S = 30
 # the canary role's task names that bound the measured span (roles/canary/tasks/step.yml and main.yml)
@@ -97,15 +97,15 @@ def main():
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="canary-bench-"))
     kubeconfig = workdir / "kubeconfig"
-    server = subprocess.Popen([sys.executable, "-m", "apiserver", "--kubeconfig", str(kubeconfig)],
-                              cwd=str(ROOT / "tests"), stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "embedded_cluster", "--kubeconfig", str(kubeconfig)],
+                              cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
     try:
         server.stdout.readline()
         while not kubeconfig.exists() or not kubeconfig.stat().st_size:
             time.sleep(0.05)
         url = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-        sys.path.insert(0, str(ROOT / "tests"))
-        import fake_istioctl  # the fake istioctl of the tests, acting on this server
+        sys.path.insert(0, str(ROOT))
+        from embedded_cluster import fake_istioctl  # the embedded cluster's fake istioctl, acting on this server
         istioctl = fake_istioctl.install(workdir / "bin", workdir / "istioctl-home", sys.executable)
 
         start = time.perf_counter()

@@ -18,7 +18,7 @@ must change nothing). The sides run interleaved (module, k8s-list, k8s-loop, mod
 cell; each ratio compares the k8s side with the module side of the same round.
 
 Measured per run: the whole `ansible-playbook` wall time; the API requests and writes the server logged
-(discovery excluded; /debug/requests of tests/apiserver/server.py); and each module process's wall time and peak
+(discovery excluded; /debug/requests of embedded_cluster/apiserver/server.py); and each module process's wall time and peak
 RSS, read with os.wait4 by a tiny interpreter wrapper (ansible_python_interpreter) that forks the real Python.
 
 Usage (from the repository root, after scripts/bootstrap.sh; `make bench` runs the full set):
@@ -32,6 +32,7 @@ Prints a markdown table (with the machine) and writes it to .cache/bench/compare
 
 import argparse
 import concurrent.futures
+import importlib
 import json
 import os
 import pathlib
@@ -309,9 +310,10 @@ class Server:
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="server-", dir=workdir))
         self.kubeconfig = self.workdir / "kubeconfig"
         self.log = open(self.workdir / "apiserver.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "apiserver", "--kubeconfig", str(self.kubeconfig),
-                                      "--crds", str(SOURCE / "tests" / "data" / "crds" / "gateway-api-v1.5.1-standard.yaml")],
-                                     cwd=str(SOURCE / "tests"),
+        home, module, data = embedded_cluster()
+        self.proc = subprocess.Popen([sys.executable, "-m", module, "--kubeconfig", str(self.kubeconfig),
+                                      "--crds", str(data / "crds" / "gateway-api-v1.5.1-standard.yaml")],
+                                     cwd=str(home),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not (self.kubeconfig.exists() and self.kubeconfig.stat().st_size):
@@ -445,6 +447,15 @@ def measure_side(workdir, istioctl, workload, side, n, k8s_apply):
         server.stop()
 
 
+def embedded_cluster():
+    """Where the measured tree keeps the embedded cluster: (the directory to run it from and to put on sys.path,
+    the module `python -m` starts, its data directory). embedded_cluster/ at the root; a --ref from before it
+    moved there has it in tests/ (apiserver, fake_istioctl, data)."""
+    if (SOURCE / "embedded_cluster" / "__main__.py").is_file():
+        return SOURCE, "embedded_cluster", SOURCE / "embedded_cluster" / "data"
+    return SOURCE / "tests", "apiserver", SOURCE / "tests" / "data"
+
+
 def git(*args):
     return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
 
@@ -510,8 +521,10 @@ def main(argv=None):
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="compare-bench-"))
     measured = use_tree(workdir, args.ref)
-    sys.path.insert(0, str(SOURCE / "tests"))
-    import fake_istioctl  # the tests' fake istioctl: Istio's ambient profile on the test server
+    home, module, _ = embedded_cluster()
+    sys.path.insert(0, str(home))
+    # the embedded cluster's fake istioctl: Istio's ambient profile on the test server
+    fake_istioctl = importlib.import_module("embedded_cluster.fake_istioctl" if module == "embedded_cluster" else "fake_istioctl")
 
     istioctl = fake_istioctl.install(workdir / "bin", workdir / "istioctl-home", sys.executable)
     write_inventory(workdir)

@@ -4,16 +4,17 @@
 # waypoints), the lab's apps, the helloworld canary v1 -> v2 through 5/25/50/100 % (each step measured by
 # the probe), the httpbin fault check (3 s delay, HTTP 500 abort), the mesh report; it ends with the canary's
 # summary table and the path of its report. Then it runs the job again: the second run must change nothing.
-# Without KUBECONFIG (or with AMBIENT_MESH_EMBEDDED=1) it runs against the embedded test cluster:
-# an in-memory, simulated Kubernetes API server on 127.0.0.1 with a simulated istiod, driven by the
-# fake istioctl of tests/ -- not a real cluster. With a real cluster, istioctl must be on PATH.
+# Without KUBECONFIG (or with AMBIENT_MESH_EMBEDDED=1) it runs against the embedded test cluster of
+# embedded_cluster/ (its README.md): an in-memory, simulated Kubernetes API server on 127.0.0.1 with a
+# simulated istiod, driven by its fake istioctl -- not a real cluster. With a real cluster, istioctl must
+# be on PATH.
 # Extra arguments go to ansible-playbook (e.g. --check, -e rollout_lab_apps=false).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export ANSIBLE_COLLECTIONS_PATH=$PWD/.cache/collections
-# the Gateway API bundle carried as test data (upstream, unmodified: tests/data/README.md)
-GATEWAY_API_BUNDLE=$PWD/tests/data/crds/gateway-api-v1.5.1-standard.yaml
+# the Gateway API bundle the embedded cluster carries (upstream, unmodified: embedded_cluster/data/README.md)
+GATEWAY_API_BUNDLE=$PWD/embedded_cluster/data/crds/gateway-api-v1.5.1-standard.yaml
 extra=()
 
 if [ -n "${KUBECONFIG:-}" ] && [ -z "${AMBIENT_MESH_EMBEDDED:-}" ]; then
@@ -23,7 +24,7 @@ else
   mkdir -p .cache/demo
   rm -f .cache/demo/kubeconfig
   echo "== starting the embedded test cluster (in-memory, simulated API server; not a real cluster)"
-  (cd tests && exec ../.venv/bin/python -m apiserver --kubeconfig ../.cache/demo/kubeconfig) > .cache/demo/apiserver.log 2>&1 &
+  .venv/bin/python -m embedded_cluster --kubeconfig .cache/demo/kubeconfig > .cache/demo/apiserver.log 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 100); do [ -s .cache/demo/kubeconfig ] && break; sleep 0.1; done
@@ -33,9 +34,10 @@ else
   # the embedded cluster has no way to the Internet: install from the bundled copy
   extra+=(-e "install_gateway_api_src=$GATEWAY_API_BUNDLE")
   # the fake istioctl (istioctl's documented contract, acting on the embedded cluster)
-  istioctl=$(cd tests && ../.venv/bin/python -c 'import sys, fake_istioctl; print(fake_istioctl.install(
-      "../.cache/demo/bin", "../.cache/demo/istioctl-home", sys.executable))')
-  extra+=(-e "install_istioctl_path=$PWD/tests/$istioctl")
+  istioctl=$(.venv/bin/python -c \
+      'import sys; from embedded_cluster import fake_istioctl; print(fake_istioctl.install(*sys.argv[1:], sys.executable))' \
+      "$PWD/.cache/demo/bin" "$PWD/.cache/demo/istioctl-home")
+  extra+=(-e "install_istioctl_path=$istioctl")
 fi
 
 # the reports (JSON + HTML) of the canary and the fault check, kept out of the work tree

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The embedded test cluster as a background process, for runs that outlive one shell command (molecule's
 # create and destroy, a job run through ansible-runner):
-#   scripts/embedded_cluster.sh start DIR   starts the test API server of tests/apiserver (in-memory and simulated:
-#                                           istiod, the data plane; not a real cluster) on 127.0.0.1 and writes
-#                                           DIR/kubeconfig, the fake istioctl DIR/bin/istioctl (tests/fake_istioctl,
-#                                           acting on that server), DIR/apiserver.pid and DIR/apiserver.log;
+#   scripts/embedded_cluster.sh start DIR   starts the embedded cluster of embedded_cluster/ (its README.md;
+#                                           python -m embedded_cluster: an in-memory API server with a simulated
+#                                           istiod and data plane, not a real cluster) on 127.0.0.1 and writes
+#                                           DIR/kubeconfig, the fake istioctl DIR/bin/istioctl
+#                                           (embedded_cluster/fake_istioctl, acting on that server),
+#                                           DIR/apiserver.pid and DIR/apiserver.log;
 #                                           a server already running from DIR is kept (nothing is restarted)
 #   scripts/embedded_cluster.sh stop DIR    stops it (SIGTERM, then waits for it to exit); nothing running is fine
 #   scripts/embedded_cluster.sh status DIR  exit 0 when it runs
@@ -30,7 +32,7 @@ case $action in
       rm -f "$DIR/kubeconfig" "$pidfile"
       # setsid + nohup + no inherited descriptors: the server outlives the caller (an Ansible task waits for its
       # pipes to close) and gets no SIGHUP when the caller's session ends
-      (cd "$ROOT/tests" && exec setsid nohup "$PYTHON" -m apiserver --kubeconfig "$DIR/kubeconfig") \
+      (cd "$ROOT" && exec setsid nohup "$PYTHON" -m embedded_cluster --kubeconfig "$DIR/kubeconfig") \
         < /dev/null > "$DIR/apiserver.log" 2>&1 &
       echo $! > "$pidfile"
       for _ in $(seq 150); do [ -s "$DIR/kubeconfig" ] && break; running || break; sleep 0.1; done
@@ -42,7 +44,8 @@ case $action in
       head -1 "$DIR/apiserver.log"
     fi
     # the fake istioctl follows istioctl's documented contract and acts on the cluster of its --kubeconfig
-    istioctl=$(cd "$ROOT/tests" && "$PYTHON" -c 'import sys, fake_istioctl; print(fake_istioctl.install(*sys.argv[1:]))' \
+    istioctl=$(cd "$ROOT" && "$PYTHON" -c \
+      'import sys; from embedded_cluster import fake_istioctl; print(fake_istioctl.install(*sys.argv[1:]))' \
       "$DIR/bin" "$DIR/istioctl-home" "$PYTHON")
     echo "kubeconfig=$DIR/kubeconfig"
     echo "istioctl=$istioctl"

@@ -20,10 +20,10 @@ cd "$TREE/ansible_collections/ambient/mesh"
 git init -q . && git add -A >/dev/null  # ansible-test lists a collection's files through git
 CORE=$("$OLDPWD/$VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)')
 echo "== ansible-test sanity (ansible-core $CORE, Python $PYVER)"
-# The collection's own test harness (test API server, pytest suites, scripts, benchmarks) is
+# The collection's own test harness (the embedded cluster, pytest suites, scripts, benchmarks) is
 # controller-side Python 3.11+ code, not collection content: scripts/test.sh checks it with ruff.
 excludes=()
-for path in tests/ scripts/ benchmarks/; do
+for path in tests/ embedded_cluster/ scripts/ benchmarks/; do
   if [ -e "$path" ]; then excludes+=(--exclude "$path"); fi
 done
 "$OLDPWD/$VENV/bin/ansible-test" sanity --venv --python "$PYVER" --color no "${excludes[@]}"

@@ -31,7 +31,7 @@ step "ansible-test sanity, Python 3.13 / newest ansible-core" 20 ./scripts/sanit
 step "molecule test: extensions/molecule and the role example, on embedded test clusters" 20 \
   env AMBIENT_MESH_EMBEDDED=1 ./scripts/molecule.sh
 step "ansible-lint --profile production" 10 ./scripts/lint.sh .venv
-step "ruff (tests, scripts, benchmarks)" 2 .venv/bin/ruff check tests scripts benchmarks
+step "ruff (tests, scripts, benchmarks, embedded_cluster)" 2 .venv/bin/ruff check tests scripts benchmarks embedded_cluster
 step "ansible-galaxy collection build" 5 ./scripts/build.sh .venv
 step "release checks: changelog lint, collection docs lint, ansible-builder create" 10 ./scripts/release_checks.sh .venv
 

@@ -12,12 +12,13 @@ import yaml
 TESTS = pathlib.Path(__file__).resolve().parent
 ROOT = TESTS.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
-DATA = TESTS / "data"  # upstream files, unmodified: see tests/data/README.md
+DATA = ROOT / "embedded_cluster" / "data"  # upstream files, unmodified: see embedded_cluster/data/README.md
 CRDS = DATA / "crds"
+sys.path.insert(0, str(ROOT))  # the embedded cluster: embedded_cluster/ (test API server, fake istioctl)
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(COLLECTIONS))
 
-from apiserver import TestCluster  # noqa: E402
+from embedded_cluster.apiserver import TestCluster  # noqa: E402
 
 GATEWAY_V121 = CRDS / "gateway-api-v1.2.1-standard.yaml"
 GATEWAY_V151 = CRDS / "gateway-api-v1.5.1-standard.yaml"
@@ -117,10 +118,10 @@ def playbook(kubeconfig, tmp_path):
 
 
 class FakeIstioctl:
-    """The fake istioctl of tests/fake_istioctl, installed for one test."""
+    """The fake istioctl of embedded_cluster/fake_istioctl, installed for one test."""
 
     def __init__(self, tmp_path):
-        import fake_istioctl
+        from embedded_cluster import fake_istioctl
         self._fake = fake_istioctl
         self.home = tmp_path / "istioctl-home"
         self.path = fake_istioctl.install(tmp_path / "bin", self.home, sys.executable)
@@ -193,9 +194,9 @@ def run_role(kubeconfig, workdir, role, variables, check=False, diff=False, tags
 
 def seed_istio(cluster, version="1.30.3", ready=True, revision="default", installer="istioctl"):
     """Istio's ambient profile as an install leaves it: istiod, ztunnel and istio-cni (ready, or never),
-    built from Istio's rendered files (tests/data/istio-1.30.3/rendered/*.golden.yaml) with the labels
+    built from Istio's rendered files (embedded_cluster/data/istio-1.30.3/rendered/*.golden.yaml) with the labels
     istioctl adds (installer="istioctl") or the charts' labels only (installer="helm")."""
-    from fake_istioctl import rendered
+    from embedded_cluster.fake_istioctl import rendered
 
     build = {"istioctl": rendered.istioctl_install, "helm": rendered.helm_install}[installer]
     objects = build("ambient", version, "" if revision == "default" else revision)

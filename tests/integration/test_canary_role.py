@@ -37,7 +37,7 @@ def ready_pods(cluster, namespace, selector, count=1, timeout=30):
 def deploy_lab(cluster, playbook, v2_error_rate=None):
     """helloworld v1 and v2 (namespace hello, a waypoint bound) and the curl client (namespace test), from Istio's
     samples as playbooks/lab.yml deploys them; v2_error_rate sets the simulated app's test-only error-rate
-    annotation on helloworld-v2's pod template (tests/apiserver/dataplane/apps.py)."""
+    annotation on helloworld-v2's pod template (embedded_cluster/apiserver/dataplane/apps.py)."""
     cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
     seed_istio(cluster)
     for ns in ("hello", "test"):

@@ -65,7 +65,7 @@ def test_preflight_stops_bad_input_before_any_change(cluster, kubeconfig, tmp_pa
 def test_a_hung_istioctl_version_in_the_preflight_is_stopped_at_its_deadline(cluster, kubeconfig, tmp_path, istioctl):
     """The preflight's `istioctl version` hangs (ignoring SIGTERM, with a child): the play fails at the role's
     deadline naming it, and nothing of the hung istioctl survives the play."""
-    import fake_istioctl
+    from embedded_cluster import fake_istioctl
 
     istioctl.configure(hang={"version": {"child": True, "ignore_term": True}})
     mark = cluster.mark()

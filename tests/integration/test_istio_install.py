@@ -5,10 +5,10 @@ import subprocess
 import pytest
 import yaml
 
-import fake_istioctl
+from embedded_cluster import fake_istioctl
 from builders import ambient_namespace, waypoint
 from conftest import GATEWAY_V151, seed_istio
-from fake_istioctl import rendered
+from embedded_cluster.fake_istioctl import rendered
 
 pytestmark = pytest.mark.integration
 

@@ -78,7 +78,7 @@ def test_clean_lab_reports_everything_and_finds_nothing(mesh, playbook):
 
 def test_an_install_by_helm_is_reported_like_one_by_istioctl(mesh, playbook):
     """The charts' labels only (no operator.istio.io/*), images tagged 1.30.3-distroless, and a
-    revisioned ztunnel that carries its revision as an annotation (tests/data/istio-1.30.3)."""
+    revisioned ztunnel that carries its revision as an annotation (embedded_cluster/data/istio-1.30.3)."""
     seed_istio(mesh, installer="helm", revision="1-30-3")
     result = playbook.run("ambient.mesh.mesh_info")
     assert result["istio"]["installed"] is True and result["istio"]["version"] == "1.30.3"

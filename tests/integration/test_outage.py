@@ -2,7 +2,7 @@
 run again (issue 11, "Done when"): every workload whose capture changed is restarted exactly once, across the
 failed run and the one that finishes it, and the failed run says changed: true and what it changed.
 
-The outage is the test API server's own (tests/apiserver/faults.py): the matching request drops unanswered, the
+The outage is the test API server's own (embedded_cluster/apiserver/faults.py): the matching request drops unanswered, the
 listener closes and every open connection with it, and after some seconds the server listens again on the same
 port with all its objects (etcd outlives a kube-apiserver restart). A restart is counted on the server: each
 changes the Deployment's pod template (kubectl.kubernetes.io/restartedAt), which bumps its metadata.generation and

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from apiserver import TestCluster
+from embedded_cluster.apiserver import TestCluster
 from conftest import GATEWAY_V151, ROOT, SEED, FakeIstioctl, run_playbook
 
 pytestmark = pytest.mark.integration

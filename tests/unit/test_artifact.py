@@ -1,5 +1,6 @@
 """The built collection (ansible-galaxy collection build, as scripts/build.sh builds it): exactly the tracked
-files that ship, and none of the caches, reports, benchmarks or build inputs a work tree collects. Built from
+files that ship, and none of the caches, reports, benchmarks or build inputs a work tree collects, nor the
+embedded cluster (embedded_cluster/: the test API server, the fake istioctl, their upstream data). Built from
 a copy of the tracked files with such leftovers planted in it, so galaxy.yml's build_ignore is what keeps
 them out, not their absence."""
 
@@ -18,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # tracked paths that do not ship (galaxy.yml build_ignore), as prefixes of the path
 NOT_SHIPPED = (
     ".ci/", "scripts/", "benchmarks/", "Makefile", "pytest.ini", ".ansible-lint", ".yamllint", "ruff.toml",
-    "requirements-test.txt", ".gitignore", "galaxy.yml", "execution-environment.yml", "awx/ee/",
+    "requirements-test.txt", ".gitignore", "galaxy.yml", "execution-environment.yml", "awx/ee/", "embedded_cluster/",
 )
 # what a work tree collects and the artifact must not hold
 LEFTOVERS = [
@@ -66,6 +67,14 @@ def test_no_cache_report_or_build_leftover_ships(artifact):
     files, _ = artifact
     assert not [f for f in files if any(f.startswith(x) or f == x for x in LEFTOVERS)]
     assert not [f for f in files if "cache" in f.split("/")[0] or f.endswith(".pyc") or f.startswith("benchmarks/")]
+
+
+def test_the_embedded_cluster_does_not_ship(artifact):
+    """embedded_cluster/ runs `make demo`, molecule, the benchmarks and the tests from a checkout; users of the
+    collection never run it (galaxy.yml build_ignore)."""
+    files, _ = artifact
+    assert [p for p in tracked() if p.startswith("embedded_cluster/apiserver/")], "nothing tracked to keep out"
+    assert not [f for f in files if f.split("/")[0] == "embedded_cluster"]
 
 
 def test_the_artifact_has_what_users_run(artifact):

@@ -14,7 +14,7 @@ _spec = importlib.util.spec_from_file_location("bench_compare", ROOT / "benchmar
 compare = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(compare)
 
-from ansible_collections.ambient.mesh.plugins.module_utils._waypoint import gateway_for, normalize  # noqa: E402
+from ansible_collections.ambient.mesh.plugins.module_utils._waypoints.waypoint import gateway_for, normalize  # noqa: E402
 
 
 def run(workload, side, n, rnd, phase, wall, **extra):
@@ -152,3 +152,13 @@ def test_server_errors_are_the_last_line_of_each_traceback(tmp_path):
         assert server.errors() == ["RuntimeError: node kind-worker has no free pod IP"]
     finally:
         server.log.close()
+
+
+def test_the_server_and_the_fake_istioctl_come_from_the_measured_trees_embedded_cluster(tmp_path, monkeypatch):
+    """embedded_cluster/ at the root; a --ref from before the move has the same in tests/ (apiserver, data)."""
+    monkeypatch.setattr(compare, "SOURCE", ROOT)
+    home, module, data = compare.embedded_cluster()
+    assert (home, module) == (ROOT, "embedded_cluster")
+    assert (data / "crds" / "gateway-api-v1.5.1-standard.yaml").is_file()
+    monkeypatch.setattr(compare, "SOURCE", tmp_path)
+    assert compare.embedded_cluster() == (tmp_path / "tests", "apiserver", tmp_path / "tests" / "data")

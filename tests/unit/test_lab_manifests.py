@@ -1,6 +1,6 @@
 """playbooks/files/lab/ carries the lab's apps (a user's clone has no ../shared): each object must
 have the names, labels, selectors, images and ports of Istio 1.30.3's own samples, read here from
-the unmodified upstream files in tests/data/istio-1.30.3/samples/."""
+the unmodified upstream files in embedded_cluster/data/istio-1.30.3/samples/."""
 
 import pathlib
 
@@ -9,7 +9,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAB = ROOT / "playbooks" / "files" / "lab"
-SAMPLES = ROOT / "tests" / "data" / "istio-1.30.3" / "samples"
+SAMPLES = ROOT / "embedded_cluster" / "data" / "istio-1.30.3" / "samples"
 PAIRS = {"helloworld.yaml": "helloworld.yaml", "helloworld-versions.yaml": "helloworld-versions.yaml",
          "httpbin.yaml": "httpbin.yaml", "curl.yaml": "curl.yaml"}
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-# istioctl subcommands that change the cluster (the fake logs every call: tests/fake_istioctl)
+# istioctl subcommands that change the cluster (the fake logs every call: embedded_cluster/fake_istioctl)
 MUTATING = ("install", "uninstall", "tag set")
 
 

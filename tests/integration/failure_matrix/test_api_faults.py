@@ -2,7 +2,7 @@
 fails the task at once, an outage mid-batch fails within the request budget with one grouped message and
 `changed: true` for what was written, a 403 names the missing permission, a missing kubeconfig is named,
 retries and waits are in every result. gateway_api_crds and mesh_info stand in for any module: the
-behaviour lives in module_utils/_kube.py, _apply.py and _module.py, which every module goes through."""
+behaviour lives in module_utils/_kube/client.py, _apply.py and _module.py, which every module goes through."""
 
 import socket
 import time

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-import fake_istioctl
+from embedded_cluster import fake_istioctl
 from builders import ambient_namespace
 from failure_matrix.conftest import Case
 

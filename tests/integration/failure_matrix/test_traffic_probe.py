@@ -113,7 +113,7 @@ def test_failed_transfers_without_a_verdict_are_measured_not_an_unknown_error(ma
 
 def exec_refused(m):
     lab(m)
-    # the exec is a WebSocket upgrade, verb get on pods (tests/apiserver/exec.py); the pod is chosen by a list
+    # the exec is a WebSocket upgrade, verb get on pods (embedded_cluster/apiserver/exec.py); the pod is chosen by a list
     m.cluster.fail("get", "pods", status=503, times=1000)
 
 

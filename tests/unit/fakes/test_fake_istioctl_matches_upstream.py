@@ -1,5 +1,5 @@
 """The fake istioctl against Istio 1.30.3: the objects its install applies compared with the rendered
-files (tests/data/istio-1.30.3/rendered/*.golden.yaml, read here, never retyped), and the behaviour
+files (embedded_cluster/data/istio-1.30.3/rendered/*.golden.yaml, read here, never retyped), and the behaviour
 of tag set, uninstall and precheck as istioctl's source describes it (cited per test)."""
 
 import json

@@ -2,14 +2,18 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._ambient_namespace import (
+from ansible_collections.ambient.mesh.plugins.module_utils._enrollment.ambient_namespace import (
     mark_pending,
     missing_waypoints,
     needs_restart,
     plan_steps,
     waypoint_references,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._restart_pending import RESTART_PENDING, parse_stamp, restarted_since
+from ansible_collections.ambient.mesh.plugins.module_utils._enrollment.restart_pending import (
+    RESTART_PENDING,
+    parse_stamp,
+    restarted_since,
+)
 
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 SIDECAR = {"istio-injection": "enabled"}

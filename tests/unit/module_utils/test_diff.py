@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._diff import (
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import (
     CONFIG_HASH_ANNOTATION,
     apply_is_noop,
     changed,

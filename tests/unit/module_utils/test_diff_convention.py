@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._diff import diff_entry, module_diff, with_diff
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import diff_entry, module_diff, with_diff
 
 LIVE = {"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "hello", "uid": "u-1", "resourceVersion": "7", "creationTimestamp": "2026-01-01T00:00:00Z",

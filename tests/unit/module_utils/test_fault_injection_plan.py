@@ -7,13 +7,13 @@ import datetime
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._fault_injection import Live, delay_text, normalize, plan
-from ansible_collections.ambient.mesh.plugins.module_utils._fault_match import (
+from ansible_collections.ambient.mesh.plugins.module_utils._faults.injection import Live, delay_text, normalize, plan
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_match import (
     httproute_catches,
     virtualservice_catches,
     virtualservice_matches,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._fault_records import parse_duration
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.fault_records import parse_duration
 from builders import ambient_namespace, service, split_route
 
 NOW = datetime.datetime(2026, 11, 30, 10, 0, 0, tzinfo=datetime.timezone.utc)

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import Snapshot, find_misconfigurations
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
 from builders import (
     ambient_namespace,
     correct_lab,

@@ -5,9 +5,9 @@ import datetime
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._fault_injection import Live, normalize, other_routing, virtual_service
-from ansible_collections.ambient.mesh.plugins.module_utils._fault_match import fault_match_of, virtualservice_route_overlap
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import Snapshot, find_misconfigurations
+from ansible_collections.ambient.mesh.plugins.module_utils._faults.injection import Live, normalize, other_routing, virtual_service
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_match import fault_match_of, virtualservice_route_overlap
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
 from builders import ambient_namespace, service, split_route, waypoint
 
 CREATED = datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc)

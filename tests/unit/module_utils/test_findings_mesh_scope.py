@@ -2,11 +2,8 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import (
-    Snapshot,
-    find_misconfigurations,
-    vs_applies_to_mesh,
-)
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import vs_applies_to_mesh
 from builders import ambient_namespace, service, split_virtualservice
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._control_planes import control_planes
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import Snapshot, find_misconfigurations
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.control_planes import control_planes
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
 from builders import ambient_namespace, istiod, namespace, tag_webhook, waypoint
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._findings import Snapshot, find_misconfigurations
+from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
 from builders import correct_lab, service
 
 WAYPOINT_DEPLOYMENT = {"kind": "Deployment", "metadata": {"name": "waypoint", "namespace": "hello",

@@ -1,12 +1,12 @@
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds import (
-    bundle_identity,
+from ansible_collections.ambient.mesh.plugins.module_utils._gateway_api_crds.bundle import (
     check_bundle_matches,
     parse_bundle,
     plan_refusal,
 )
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.gateway_api import bundle_identity
 from conftest import GATEWAY_V121, GATEWAY_V151
 
 

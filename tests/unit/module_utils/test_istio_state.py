@@ -1,23 +1,23 @@
 """How the collection reads Istio's install from the API, against Istio 1.30.3's own rendered files
-(tests/data/istio-1.30.3/rendered/*.golden.yaml, read here at test time): the lookups, versions,
+(embedded_cluster/data/istio-1.30.3/rendered/*.golden.yaml, read here at test time): the lookups, versions,
 revisions, profile and health of an install made by istioctl or by Helm."""
 
 import pytest
 import yaml
 
-from ansible_collections.ambient.mesh.plugins.module_utils import _istio_install as install
+from ansible_collections.ambient.mesh.plugins.module_utils._install import istio_install as install
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import (
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.state import (
     ISTIO_READS,
     image_tag,
     istio_summary,
     revision_of,
     version_of,
 )
-from apiserver.controllers import workload_status
-from apiserver.selectors import parse_labels
+from embedded_cluster.apiserver.controllers import workload_status
+from embedded_cluster.apiserver.selectors import parse_labels
 from conftest import DATA
-from fake_istioctl import rendered
+from embedded_cluster.fake_istioctl import rendered
 
 RENDERED = DATA / "istio-1.30.3" / "rendered"
 

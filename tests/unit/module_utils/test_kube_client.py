@@ -2,9 +2,9 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.apply import apply_objects
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi
 from conftest import GATEWAY_V151
 from standins import ModuleStandIn
 

@@ -7,20 +7,18 @@ import time
 
 import pytest
 
-import apiserver.faults as faults
-from ansible_collections.ambient.mesh.plugins.module_utils._apply import apply_objects
+import embedded_cluster.apiserver.faults as faults
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.apply import apply_objects
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import (
     AmbientMeshError,
     batch_error,
     cap,
     group_failures,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import (
-    KubeApi,
-    forbidden_text,
-    kubeconfig_problem,
-    run_concurrently,
-)
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import run_concurrently
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.kubeconfig import kubeconfig_problem
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.api_errors import forbidden_text
 from standins import ModuleStandIn
 
 
@@ -228,7 +226,7 @@ def test_a_failure_after_valid_arguments_keeps_the_modules_own_message(capsys):
 
 
 def test_slow_waits_become_warnings():
-    from ansible_collections.ambient.mesh.plugins.module_utils._wait import slow_waits
+    from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import slow_waits
 
     waits = [{"what": "the waypoints to be Programmed", "seconds": 47.2, "polls": 12, "met": True},
              {"what": "istiod", "seconds": 3.0, "polls": 4, "met": True},

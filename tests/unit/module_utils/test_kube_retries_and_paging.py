@@ -6,8 +6,8 @@ import time
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._kube import KubeApi
-from ansible_collections.ambient.mesh.plugins.module_utils._retry import retry_after_seconds
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.retry import retry_after_seconds
 from standins import ModuleStandIn
 
 

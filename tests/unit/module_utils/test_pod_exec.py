@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._exec import (
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.pod_exec import (
     _exit_code,
     _handshake_message,
     choose_container,

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._probe import (
+from ansible_collections.ambient.mesh.plugins.module_utils._traffic.curl import (
     curl_argv,
     header_names,
     new_marker,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._istio_state import daemonset_health
-from ansible_collections.ambient.mesh.plugins.module_utils._restart import rollout_done
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.state import daemonset_health
+from ansible_collections.ambient.mesh.plugins.module_utils._enrollment.restart import rollout_done
 
 
 def workload(kind, generation=2, replicas=None, status=None):

@@ -5,15 +5,15 @@ import copy
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._traffic_split import (
+from ansible_collections.ambient.mesh.plugins.module_utils._traffic.split import (
     Live,
     Problems,
     copy_ports,
-    host_matches,
     normalize,
     plan,
     route_problem,
 )
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import host_matches
 from builders import ambient_namespace, namespace, service, split_virtualservice, waypoint
 
 MANAGED = {"app.kubernetes.io/managed-by": "ambient.mesh", "ambient.mesh/traffic-split": "helloworld"}

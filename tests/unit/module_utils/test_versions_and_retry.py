@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._retry import (
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.retry import (
     Budget,
     backoff_delay,
     call_with_retries,

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-from ansible_collections.ambient.mesh.plugins.module_utils._wait import condition_state, describe, wait_for
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import condition_state, describe, wait_for
 
 
 def obj(generation, conditions=None, parents=None):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._report_args import STEP_SPEC, VERDICT_KEYS
+from ansible_collections.ambient.mesh.plugins.module_utils._report.args import STEP_SPEC, VERDICT_KEYS
 from ansible_collections.ambient.mesh.plugins.plugin_utils import _report_chart
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_files import ReportWriteError, write_report
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_html import render_html
@@ -191,7 +191,7 @@ def test_a_records_steps_can_be_given_again_and_unknown_keys_are_refused():
     validates its arguments: with ansible-core's ArgumentSpecValidator over the one spec."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-    from ansible_collections.ambient.mesh.plugins.module_utils._report_args import report_argument_spec
+    from ansible_collections.ambient.mesh.plugins.module_utils._report.args import report_argument_spec
 
     record = json.loads(record_json(build_record(args(), WHEN)))
     given = {"directory": "/tmp/r", "kind": "canary", "name": record["name"], "outcome": "promoted",

@@ -1,0 +1,349 @@
+"""The lab's traffic through the simulated ambient data plane: splits, keep-alive, waypoints, faults.
+
+Tolerances are four binomial standard deviations at N=400 and hold for every seed tried (several seeds a test)."""
+
+import collections
+import copy
+import json
+import re
+
+import builders
+import pytest
+from embedded_cluster.apiserver.dataplane import NotSimulated
+from dataplane_lab import Lab, pod, sample
+
+N = 400
+SEEDS = (0, 1, 2)
+URL = "http://helloworld.hello.svc.cluster.local:5000/hello"
+
+
+def versions(lab, n=N, close=True, url=URL):
+    args = ["-sS", "-w", "|%{http_code}|%{num_connects}|%header{server}\n"]
+    if close:
+        args += ["-H", "Connection: close"]
+    result = lab.curl(*args, url + "?[1-%d]" % n)
+    # a body ending in a newline (helloworld) puts the write-out on a line of its own; one without
+    # (Envoy's local replies) shares the line with it
+    text = result.stdout.decode().replace("\n|", "|")
+    seen, meta = collections.Counter(), []
+    for line in text.splitlines():
+        body, _, rest = line.partition("|")
+        m = re.search(r"version: (v\d+)", body)
+        seen[m.group(1) if m else body] += 1
+        meta.append(rest.split("|"))
+    assert sum(seen.values()) == n, text[-500:]
+    return seen, meta, result
+
+
+def vs_dr_split(cluster):
+    cluster.put(builders.split_virtualservice("hello", weights=(95, 5)))
+    cluster.put({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                 "metadata": {"name": "helloworld", "namespace": "hello"},
+                 "spec": {"host": "helloworld", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                                            {"name": "v2", "labels": {"version": "v2"}}]}})
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_virtualservice_split_without_waypoint_comes_out_even(cluster, seed):
+    lab = Lab(cluster, seed=seed)
+    vs_dr_split(cluster)
+    seen, meta, _ = versions(lab)
+    assert abs(seen["v1"] / N - 0.5) < 0.1, seen
+    assert all(m[1] == "1" for m in meta)  # a new connection per request
+    assert {m[2] for m in meta} == {"gunicorn"}  # straight from the app: no waypoint answered
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_three_v1_pods_and_one_v2_give_three_quarters(cluster, seed):
+    lab = Lab(cluster, seed=seed, v1=3, v2=1)
+    vs_dr_split(cluster)
+    seen, _, _ = versions(lab)
+    assert abs(seen["v1"] / N - 0.75) < 0.09, seen
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_keep_alive_connection_stays_on_one_pod(cluster, seed):
+    lab = Lab(cluster, seed=seed, v1=2, v2=2)
+    result = lab.curl("-sS", "-w", "|%{num_connects}\n", URL + "?[1-50]")
+    bodies = [line for line in result.stdout.decode().splitlines() if line.startswith("Hello")]
+    assert len(bodies) == 50 and len(set(bodies)) == 1
+    assert result.stdout.decode().count("|1\n") == 1 and result.stdout.decode().count("|0\n") == 49
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_waypoint_and_httproute_split_per_request(cluster, seed):
+    lab = Lab(cluster, seed=seed)
+    cluster.put(builders.split_route(weights=(95, 5)))
+    lab.add_waypoint()
+    seen, meta, _ = versions(lab, close=False)  # one keep-alive connection: still split per request
+    assert abs(seen["v1"] / N - 0.95) < 0.045, seen
+    assert {m[2] for m in meta} == {"istio-envoy"}
+    assert sum(int(m[1]) for m in meta) == 1
+
+
+def test_waypoint_never_programmed_leaves_traffic_direct(cluster):
+    lab = Lab(cluster)
+    cluster.set_readiness("Deployment", "hello", "waypoint", None)
+    cluster.put(builders.waypoint("hello", programmed=None))
+    cluster.put(builders.ambient_namespace("hello", waypoint="waypoint"))
+    cluster.put(builders.split_route(weights=(95, 5)))
+    seen, meta, _ = versions(lab)
+    svc = cluster.get("v1", "Service", "helloworld", "hello")
+    assert [c["status"] for c in svc["status"]["conditions"] if c["type"] == "istio.io/WaypointBound"] == ["False"]
+    assert abs(seen["v1"] / N - 0.5) < 0.1, seen
+    assert {m[2] for m in meta} == {"gunicorn"}
+
+
+def test_client_outside_the_mesh_skips_the_waypoint(cluster):
+    lab = Lab(cluster, test_labels={})
+    cluster.put(builders.split_route(weights=(95, 5)))
+    lab.add_waypoint()
+    seen, meta, _ = versions(lab)
+    assert abs(seen["v1"] / N - 0.5) < 0.1, seen
+    assert {m[2] for m in meta} == {"gunicorn"}
+
+
+def test_waypoint_without_pods_resets_connections(cluster):
+    lab = Lab(cluster)
+    lab.add_waypoint()
+    assert lab.curl("-sS", URL).exit_code == 0
+    lab.scale_waypoint_to_zero()
+    result = lab.curl("-sS", "-w", "%{http_code}", URL)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        56, b"000", b"curl: (56) Recv failure: Connection reset by peer\n")
+
+
+def fault_vs(ns="hello", host="httpbin", name="httpbin-fault", **kwargs):
+    vs = builders.fault_virtualservice(ns, host, **kwargs)
+    vs["metadata"]["name"] = name
+    return vs
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fault_abort_at_the_waypoint_answers_as_envoy(cluster, seed):
+    lab = Lab(cluster, seed=seed)
+    cluster.put(fault_vs(delay=None, abort=500, abort_pct=50))
+    lab.add_waypoint(services=("httpbin",))
+    result = lab.curl("-sS", "-w", "|%{http_code}|%header{server}|%header{content-type}\n",
+                      "http://httpbin.hello:8000/status/200?[1-%d]" % N)
+    lines = result.stdout.decode().splitlines()
+    aborted = [line for line in lines if "|500|" in line]
+    assert abs(len(aborted) / N - 0.5) < 0.1
+    assert all(line == "fault filter abort|500|istio-envoy|text/plain" for line in aborted)
+    assert all(line == "|200|istio-envoy|text/plain; charset=utf-8" for line in lines if "|200|" in line)
+
+
+def test_fault_delay_shows_in_curls_timing_and_max_time_cuts_it(cluster):
+    lab = Lab(cluster)
+    cluster.put(fault_vs(delay="3s", delay_pct=100, abort=None))
+    lab.add_waypoint(services=("httpbin",))
+    result = lab.curl("-sS", "-w", "%{http_code} %{time_total}\n", "http://httpbin.hello:8000/status/200")
+    code, total = result.stdout.decode().split()
+    assert code == "200" and 3.0 <= float(total) < 3.1
+    result = lab.curl("-sS", "-m", "1", "-w", "%{http_code} %{time_total}\n", "http://httpbin.hello:8000/status/200")
+    code, total = result.stdout.decode().split()
+    assert (result.exit_code, code) == (28, "000") and 1.0 <= float(total) < 1.01
+    assert result.stderr == b"curl: (28) Operation timed out after 1000 milliseconds with 0 bytes received\n"
+
+
+def test_delay_before_abort(cluster):
+    lab = Lab(cluster)
+    cluster.put(fault_vs(delay="2s", delay_pct=100, abort=503, abort_pct=100))
+    lab.add_waypoint(services=("httpbin",))
+    code, total = lab.curl("-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
+                           "http://httpbin.hello:8000/status/200").stdout.decode().split()
+    assert code == "503" and float(total) >= 2.0
+
+
+def abort_all(ns="hello", name="helloworld-fault", host="helloworld", match=None):
+    http = {"fault": {"abort": {"httpStatus": 500, "percentage": {"value": 100}}},
+            "route": [{"destination": {"host": host}}]}
+    if match:
+        http["match"] = match
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": ns}, "spec": {"hosts": [host], "http": [http]}}
+
+
+@pytest.mark.parametrize("route_first", [True, False])
+def test_routes_for_a_host_merge_in_creation_order(cluster, route_first):
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    cluster.put(abort_all())
+    old, new = "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"
+    lab.created("gateway.networking.k8s.io/v1", "HTTPRoute", "hello", "helloworld", old if route_first else new)
+    lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", new if route_first else old)
+    lab.add_waypoint()
+    seen, _, _ = versions(lab, n=50)
+    if route_first:  # the older catch-all HTTPRoute shadows the newer fault
+        assert seen["fault filter abort"] == 0 and seen["v1"] + seen["v2"] == 50
+    else:
+        assert seen["fault filter abort"] == 50
+
+
+def test_same_second_ties_break_by_name(cluster):
+    """model/config.go sortConfigByCreationTime: same second -> by name; the HTTPRoute's generated
+    VirtualService is named hello~5000~helloworld.hello.svc.cluster.local, after "helloworld-fault"."""
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    cluster.put(abort_all())
+    for api, kind, name in (("gateway.networking.k8s.io/v1", "HTTPRoute", "helloworld"),
+                            ("networking.istio.io/v1", "VirtualService", "helloworld-fault")):
+        lab.created(api, kind, "hello", name, "2026-01-01T00:00:00Z")
+    lab.add_waypoint()
+    seen, _, _ = versions(lab, n=20)
+    assert seen["fault filter abort"] == 20
+
+
+def test_virtualservice_in_a_third_namespace_is_ignored(cluster):
+    lab = Lab(cluster)
+    cluster.put(builders.namespace("other"))
+    cluster.put(abort_all(ns="other", host="helloworld.hello.svc.cluster.local"))
+    lab.add_waypoint()
+    seen, _, _ = versions(lab, n=50)
+    assert seen["fault filter abort"] == 0 and seen["v1"] + seen["v2"] == 50
+    cluster.put(abort_all(ns="hello"))  # the same in the Service's namespace applies
+    seen, _, _ = versions(lab, n=20)
+    assert seen["fault filter abort"] == 20
+
+
+def test_source_labels_matches_are_dropped(cluster):
+    lab = Lab(cluster)
+    cluster.put(abort_all(match=[{"sourceLabels": {"app": "curl"}}]))
+    lab.add_waypoint()
+    seen, _, _ = versions(lab, n=50)
+    assert seen["fault filter abort"] == 0 and seen["v1"] + seen["v2"] == 50
+
+
+def test_a_request_no_route_matches_gets_404(cluster):
+    lab = Lab(cluster)
+    cluster.put(abort_all(match=[{"uri": {"prefix": "/other"}}]))
+    lab.add_waypoint()
+    result = lab.curl("-sS", "-D", "-", "-w", "%{http_code}", URL)
+    assert result.stdout.startswith(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n")
+    assert result.stdout.endswith(b"\r\n\r\n404")
+    result = lab.curl("-sS", "-w", "|%{http_code}", "http://helloworld.hello.svc.cluster.local:5000/other")
+    assert result.stdout == b"fault filter abort|500"
+
+
+# ---- sidecar clients ------------------------------------------------------------------------------------
+def sidecar_client(lab, cluster, ns="legacy", app="curl"):
+    """The lab's curl client as the injector leaves it (the test cluster runs no injection webhook): the
+    sidecar.istio.io/status annotation (pkg/kube/inject/inject.go SidecarInjectionStatus) and the
+    istio-proxy container, in a namespace with istio-injection=enabled."""
+    cluster.put(builders.namespace(ns, **{"istio-injection": "enabled"}))
+    template = copy.deepcopy(sample("curl.yaml", "Deployment")[0]["spec"]["template"])
+    template["metadata"]["labels"]["app"] = app
+    template["metadata"].setdefault("annotations", {})["sidecar.istio.io/status"] = json.dumps(
+        {"initContainers": ["istio-init"], "containers": ["istio-proxy"], "volumes": ["istio-envoy"],
+         "imagePullSecrets": None, "revision": "default"})
+    template["spec"]["containers"].append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3"})
+    return cluster.put(pod(ns, f"{app}-6b8d7c9f4-s{len(ns):04d}", template))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sidecar_client_applies_the_virtualservice_split_per_request(cluster, seed):
+    """The trap's VirtualService + DestinationRule 95/5 does work from a sidecar client, without a waypoint,
+    even on one kept-alive connection (its Envoy balances every request)."""
+    lab = Lab(cluster, seed=seed)
+    vs_dr_split(cluster)
+    client = sidecar_client(lab, cluster)
+    result = lab.curl("-sS", "-w", "|%{http_code}|%{num_connects}|%header{server}\n", URL + "?[1-%d]" % N, pod=client)
+    lines = result.stdout.decode().replace("\n|", "|").splitlines()
+    seen = collections.Counter(re.search(r"version: (v\d+)", line).group(1) for line in lines)
+    assert abs(seen["v1"] / N - 0.95) < 0.045, seen
+    assert {line.split("|", 2)[2] for line in lines} == {"1|envoy", "0|envoy"}
+    assert sum(line.split("|")[2] == "1" for line in lines) == 1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sidecar_client_applies_the_httproute_and_bypasses_the_waypoint(cluster, seed):
+    lab = Lab(cluster, seed=seed)
+    cluster.put(builders.split_route(weights=(95, 5)))
+    lab.add_waypoint()
+    client = sidecar_client(lab, cluster)
+    seen, meta = collections.Counter(), []
+    result = lab.curl("-sS", "-H", "Connection: close", "-w", "|%{http_code}|%header{server}\n", URL + "?[1-%d]" % N,
+                      pod=client)
+    for line in result.stdout.decode().replace("\n|", "|").splitlines():
+        seen[re.search(r"version: (v\d+)", line).group(1)] += 1
+        meta.append(line.split("|", 1)[1])
+    assert abs(seen["v1"] / N - 0.95) < 0.045, seen
+    assert set(meta) == {"200|envoy"}  # the client's Envoy answered, never the waypoint (istio-envoy)
+    lab.scale_waypoint_to_zero()
+    assert lab.curl("-sS", URL).exit_code == 56  # an ambient client is reset
+    result = lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client)
+    assert result.exit_code == 0 and result.stdout.endswith(b"|200")
+
+
+def test_sidecar_client_evaluates_source_labels(cluster):
+    """At a sidecar sourceLabels select the client (route.go sourceMatchHTTP); a waypoint drops them."""
+    lab = Lab(cluster)
+    cluster.put(abort_all(match=[{"sourceLabels": {"app": "curl"}}]))
+    ours, other = sidecar_client(lab, cluster), sidecar_client(lab, cluster, ns="other", app="sleep")
+    assert lab.curl("-sS", "-w", "|%{http_code}|%header{server}", URL, pod=ours).stdout == b"fault filter abort|500|envoy"
+    # no match left for this client: the VirtualService yields no route and the Service's default route applies
+    result = lab.curl("-sS", "-w", "|%{http_code}", URL, pod=other)
+    assert result.stdout.startswith(b"Hello version: v") and result.stdout.endswith(b"|200")
+
+
+def test_sidecar_client_sees_virtualservices_by_export_to(cluster):
+    """exportTo decides, not the waypoint's namespace rule: one in the client's own namespace applies, one
+    exported only to its own namespace (".") does not reach another namespace."""
+    lab = Lab(cluster)
+    client = sidecar_client(lab, cluster)
+    private = abort_all(ns="hello")
+    private["spec"]["exportTo"] = ["."]
+    cluster.put(private)
+    assert lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client).stdout.endswith(b"|200")
+    cluster.put(abort_all(ns="legacy", name="from-the-client", host="helloworld.hello.svc.cluster.local"))
+    assert lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client).stdout == b"fault filter abort|500"
+
+
+@pytest.mark.parametrize("vs_first", [True, False])
+def test_sidecar_client_takes_the_first_virtualservice_whole(cluster, vs_first):
+    """No merge at a sidecar (httproute.go: a later virtual host for the same domain is dropped): an older
+    VirtualService routing only /other leaves /hello without a route (404), where a waypoint would have
+    merged the HTTPRoute's catch-all after it; a newer one is ignored altogether."""
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    cluster.put(abort_all(match=[{"uri": {"prefix": "/other"}}]))
+    old, new = "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"
+    lab.created("gateway.networking.k8s.io/v1", "HTTPRoute", "hello", "helloworld", new if vs_first else old)
+    lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", old if vs_first else new)
+    client = sidecar_client(lab, cluster)
+    hello = lab.curl("-sS", "-w", "|%{http_code}", URL, pod=client).stdout
+    other = lab.curl("-sS", "-w", "|%{http_code}", "http://helloworld.hello.svc.cluster.local:5000/other", pod=client).stdout
+    if vs_first:
+        assert (hello, other) == (b"|404", b"fault filter abort|500")
+    else:
+        assert hello.startswith(b"Hello version: v") and hello.endswith(b"|200")
+        assert other.endswith(b"|404") and b"fault" not in other  # helloworld's own 404
+
+
+def test_sidecar_client_fault_delay_and_abort(cluster):
+    lab = Lab(cluster)
+    cluster.put(fault_vs(delay="2s", delay_pct=100, abort=503, abort_pct=100))
+    client = sidecar_client(lab, cluster)
+    out = lab.curl("-sS", "-D", "-", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
+                   "http://httpbin.hello:8000/status/200", pod=client).stdout.decode()
+    code, total = out.rsplit("\r\n\r\n", 1)[1].split()
+    assert code == "503" and 2.0 <= float(total) < 2.1
+    assert "server: envoy\r\n" in out and "content-type: text/plain\r\n" in out
+
+
+def test_sidecar_clients_unknowns_fail_loudly(cluster):
+    lab = Lab(cluster)
+    client = sidecar_client(lab, cluster)
+    half = copy.deepcopy(client)
+    half["metadata"]["name"] = "half-injected"
+    del half["metadata"]["annotations"]["sidecar.istio.io/status"]
+    half = cluster.put(half)
+    with pytest.raises(NotSimulated, match="istio-proxy container but no sidecar.istio.io/status"):
+        lab.curl("-sS", URL, pod=half)
+    cluster.put({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                 "metadata": {"name": "helloworld", "namespace": "hello"},
+                 "spec": {"host": "helloworld", "trafficPolicy": {"loadBalancer": {"simple": "ROUND_ROBIN"}}}})
+    with pytest.raises(NotSimulated, match="trafficPolicy/exportTo at a sidecar client"):
+        lab.curl("-sS", URL, pod=client)
+    with pytest.raises(NotSimulated, match="by its IP"):
+        lab.curl("-sS", "http://%s:5000/hello" % lab.pods["v1"][0]["status"]["podIP"], pod=client)
