@@ -50,3 +50,19 @@ def test_ansible_doc_renders(module, must_show):
 ])
 def test_ansible_doc_renders_enrollment_modules(module, must_show):
     test_ansible_doc_renders(module, must_show)
+
+
+FILTERS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[2] / "plugins" / "filter").glob("*.py")
+                 if not p.stem.startswith("_"))
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_ansible_doc_renders_every_filter(name):
+    """Each filter plugin documents itself (DOCUMENTATION, EXAMPLES, RETURN in its file), as ansible-doc -t filter shows."""
+    binary = pathlib.Path(sys.executable).parent / "ansible-doc"
+    proc = subprocess.run([str(binary), "-t", "filter", f"ambient.mesh.{name}"], capture_output=True, text=True,
+                          env=ansible_env(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING]" not in proc.stderr.upper(), proc.stderr
+    for text in ["_input", "EXAMPLES", "RETURN VALUES", f"ambient.mesh.{name}"]:
+        assert text in proc.stdout, text

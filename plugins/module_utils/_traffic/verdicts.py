@@ -236,6 +236,19 @@ def latency_verdict(latency, bounds):
                     "%s: %s. Likely cause: %s" % (text, "; ".join(problem for _bound, problem in broken), cause))
 
 
+def error_rate_verdict(error_rate, requests, status_codes, transport_errors, max_error_rate):
+    """Is the fraction of failed requests (a status other than 2xx/3xx, or a curl error) at most max_error_rate?
+    The canary role's error-rate gate; the figures are traffic_probe's RV(error_rate), RV(requests),
+    RV(status_codes) and RV(transport_errors)."""
+    error_rate = float(error_rate)
+    max_error_rate = float(max_error_rate)
+    failed = int(round(error_rate * requests))
+    message = "error rate: expected at most %s%%, measured %s%% (%d of %d requests failed; status codes %s%s)" % (
+        "%g" % (100 * max_error_rate), "%g" % (100 * error_rate), failed, requests, status_codes,
+        ", transport errors by curl exit code %s" % (transport_errors,) if transport_errors else "")
+    return _verdict("error_rate", error_rate <= max_error_rate, {"max": max_error_rate}, error_rate, message)
+
+
 def _describe(shares):
     return ", ".join("%s %s" % (b, _pct(s)) for b, s in sorted(shares.items()))
 
