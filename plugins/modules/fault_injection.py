@@ -121,7 +121,9 @@ options:
             M(ambient.mesh.mesh_info) as C(FAULT_EXPIRED) and removed by O(prune_expired). Istio does not remove it.
         type: str
       state:
-        description: V(absent) deletes the fault VirtualServices this module made for the Service.
+        description:
+          - V(absent) deletes the fault VirtualServices this module made for the Service (by its labels, never by
+            name); a VirtualService named C(<service>-fault) without them is left in place, with a warning.
         type: str
         choices: [present, absent]
         default: present
@@ -238,7 +240,6 @@ pruned:
   sample: ["VirtualService hello/httpbin-fault"]
 """
 
-from ansible_collections.ambient.mesh.plugins.module_utils._arg_shapes import refuse_bad_shapes
 from ansible_collections.ambient.mesh.plugins.module_utils._args import (
     APPLY_ARG_SPEC,
     REQUEST_ARG_SPEC,
@@ -270,7 +271,6 @@ def main():
         )),
         prune_expired=dict(type="list", elements="str", default=[]),
     ))
-    refuse_bad_shapes(spec, AmbientModule)
     module = AnsibleK8SModule(module_class=AmbientModule, argument_spec=spec, supports_check_mode=True)
     result = run_with_api(module, lambda api: run(api, module.params, module.check_mode))
     module.exit_json(**with_diff(result, module._diff))

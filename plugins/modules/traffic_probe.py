@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: traffic_probe
 short_description: Send requests from a pod in the mesh and judge what the traffic really did
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Measures instead of trusting - runs C(curl) in a client pod inside the mesh, the way
     C(kubectl exec deploy/curl -n test -- curl helloworld.hello.svc.cluster.local:5000/hello) does, sends

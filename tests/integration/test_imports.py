@@ -49,7 +49,8 @@ def run_main(module, args, tmp_path):
 # Needed only to create namespaces, check the data plane before capturing pods, or restart workloads; and the
 # thread pool only when there is more than nothing to do at once. (_wait is small and every result reports
 # its waits, so every run imports it.)
-LAZY_ON_NOOP = [MU + "_apply", MU + "_dataplane", MU + "_istio_state", MU + "_restart", "concurrent.futures"]
+LAZY_ON_NOOP = [MU + "_objects.apply", MU + "_istio.dataplane", MU + "_istio.state", MU + "_enrollment.restart",
+                "concurrent.futures"]
 
 
 def test_a_no_op_enrollment_imports_only_what_it_uses(cluster, kubeconfig, tmp_path):

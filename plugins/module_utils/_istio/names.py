@@ -55,5 +55,3 @@ def istiod_skips_service(service):
     if ((service.get("spec") or {}).get("type")) == "ExternalName":
         return True
     return labels_of(service).get(GATEWAY_MANAGED) in NOT_BINDABLE_MANAGERS
-
-

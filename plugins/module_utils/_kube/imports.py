@@ -9,6 +9,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+__all__ = ["ApiException", "CONNECTION_ERRORS", "CoreException", "CoreV1Api", "DynamicApiError", "FILE_ERRORS",
+           "HAS_KUBERNETES", "get_api_client", "stream"]
+
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException

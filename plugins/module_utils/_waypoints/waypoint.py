@@ -44,7 +44,6 @@ from ansible_collections.ambient.mesh.plugins.module_utils._objects.results impo
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import condition_state, describe, wait_for
 
 
-
 DNS_LABEL_RULE = "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, " \
                  "at most 63 characters"
 
