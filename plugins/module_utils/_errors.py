@@ -85,9 +85,17 @@ def batch_error(headline, failures, done=(), **details):
     groups = group_failures(failed)
     done = list(done)
     msg = "%s: %s" % (headline, describe_groups(groups))
-    if done:
+    # an object whose change takes several requests (a sidecar migration's label steps) can be both written in
+    # part and failed: counted once, as failed, so that the failed and the written add up to the batch
+    failed_refs = set(entry["ref"] for entry in failed)
+    whole = [ref for ref in done if ref not in failed_refs]
+    part = [ref for ref in done if ref in failed_refs]
+    if whole:
         msg += "; %d object%s written before the failure stay%s written" % (
-            len(done), "" if len(done) == 1 else "s", "s" if len(done) == 1 else "")
+            len(whole), "" if len(whole) == 1 else "s", "s" if len(whole) == 1 else "")
+    if part:
+        msg += "; %d of the failed object%s had been written in part before failing, which stays" % (
+            len(part), "" if len(part) == 1 else "s")
     if all(exc.transient for _ref, exc in failures):
         msg += "; run the task again once the API server answers: it continues where this run stopped"
     else:

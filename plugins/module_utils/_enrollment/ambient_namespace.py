@@ -29,6 +29,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._objects.refs import 
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.labels import (
     apply_labels,
+    dns_label_problem,
     labels_patch,
     valid_dns_label,
     valid_label_value,
@@ -56,7 +57,7 @@ def normalize(items):
         if unknown:
             problems.append("item %d has unknown keys %s" % (index, ", ".join(sorted(unknown))))
         if not valid_dns_label(spec["name"]):
-            problems.append("item %d: %r is not a namespace name" % (index, spec["name"]))
+            problems.append("item %d: %r is not a namespace name: %s" % (index, spec["name"], dns_label_problem(spec["name"])))
         elif spec["name"] in seen:
             problems.append("namespace %s is listed twice" % spec["name"])
         seen.add(spec["name"])
@@ -155,16 +156,22 @@ def waypoint_references(specs, live):
     return out
 
 
-def missing_waypoints(references, namespaces, gateways):
+def missing_waypoints(references, namespaces, gateways, created=()):
     """Problems, one per missing target, from the references and the names that exist:
-    namespaces (set of names), gateways (set of (namespace, name)) or None without Gateway API."""
+    namespaces (set of names), gateways (set of (namespace, name)) or None without Gateway API;
+    created: the namespaces this call creates (they exist after it, but hold no waypoint yet)."""
     by_target = {}
     for name, wns, wname in references:
         by_target.setdefault((wns, wname), []).append(name)
     problems = []
     for (wns, wname), users in sorted(by_target.items()):
         named = ", ".join(users[:5]) + (" and %d more" % (len(users) - 5) if len(users) > 5 else "")
-        if wns not in namespaces:
+        if wns in created:
+            problems.append("use_waypoint %s of %s: namespace %s is created by this task, so it holds no waypoint yet: "
+                            "deploy the waypoint (ambient.mesh.waypoint) in a later task and set "
+                            "allow_missing_waypoint: true here, or create %s and its waypoint before this task"
+                            % (wname, named, wns, wns))
+        elif wns not in namespaces:
             problems.append("use_waypoint_namespace %s of %s: namespace %s does not exist" % (wns, named, wns))
         elif gateways is None:
             problems.append("use_waypoint %s of %s: no waypoint can exist, the Gateway API CRDs are not installed"
@@ -184,7 +191,8 @@ def check_waypoints(api, specs, live):
     if api.resource("gateway.networking.k8s.io/v1", "Gateway", required=False) is not None:
         gateways = set((g["metadata"]["namespace"], g["metadata"]["name"])
                        for g in api.list("gateway.networking.k8s.io/v1", "Gateway"))
-    problems = missing_waypoints(references, set(live), gateways)
+    created = set(s["name"] for s in specs if s["name"] not in live and s["state"] == "present" and s["create"])
+    problems = missing_waypoints(references, set(live), gateways, created)
     if problems:
         raise AmbientMeshError(cap(
             "refusing to bind namespaces to waypoints that do not exist (their traffic would skip L7 policy "
@@ -335,8 +343,10 @@ def _write(api, params, check_mode, live, to_create, plans, results, progress, s
         else:
             diff[name] = diff_entry(live[name], answer)
     if failures:
-        raise batch_error("labelling %d of %d namespaces failed" % (len(failures), len(changing)), failures,
-                          done=sorted(progress.written))
+        created = [r["name"] for r in results if r["created"] and r["name"] in progress.written]
+        raise batch_error("labelling %d of %d namespaces failed%s" % (
+            len(failures), len(changing), ", after creating %d" % len(created) if created else ""), failures,
+            done=sorted(progress.written))
     restarted = []
     entries = []
     # namespaces whose capture this run changed (restart everything), or whose restart an earlier run owes

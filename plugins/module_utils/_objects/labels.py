@@ -27,6 +27,31 @@ def valid_dns_label(value):
     return isinstance(value, str) and len(value) <= 63 and bool(_DNS_LABEL.match(value))
 
 
+DNS_LABEL_RULE = ("a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, "
+                  "at most 63 characters")
+
+
+def dns_label_problem(value):
+    """Why value is not a DNS-1123 label (the names of namespaces and Services) and the fix, or None when it is one."""
+    if valid_dns_label(value):
+        return None
+    if not isinstance(value, str) or not value:
+        return "it is empty: a name is %s" % DNS_LABEL_RULE
+    why = []
+    if any(c.isupper() for c in value):
+        why.append("it has uppercase letters")
+    if len(value) > 63:
+        why.append("it is %d characters long" % len(value))
+    if any(not (c.islower() or c.isdigit() or c == "-") and not c.isupper() for c in value):
+        why.append("it has characters other than letters, digits and '-'")
+    if not why:
+        why.append("it starts or ends with '-'")
+    fix = value.lower()
+    fix = "".join(c if (c.isalnum() and c.isascii()) or c == "-" else "-" for c in fix).strip("-")[:63].strip("-")
+    hint = ": use %r" % fix if fix and valid_dns_label(fix) and fix != value else ""
+    return "%s, and Kubernetes names must be %s%s" % (" and ".join(why), DNS_LABEL_RULE, hint)
+
+
 def labels_patch(live_labels, wanted):
     """The merge patch that makes live_labels hold `wanted` ({key: value, or None to remove}); None if none."""
     changes = {}

@@ -8,13 +8,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
-
 import re
 from urllib.parse import urlsplit
+
+from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.pod_exec import choose_container, choose_pod, run_in_pod
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic.curl import (
+    HEADER_NAME,
     curl_argv,
     header_names,
     new_marker,
@@ -22,6 +24,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._traffic.curl import 
     summarise,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic.verdicts import (
+    CURL_EXIT,
     latency_verdict,
     normalise,
     share_verdict,
@@ -69,6 +72,7 @@ def validate(params):
         _check_status("expected_status[%d]" % index, status)
     _check_latency(params["latency"] or {})
     _check_url(params["url"])
+    _check_headers(params["headers"] or {})
     if not TOKEN.match(params["method"]):
         raise AmbientMeshError("method must be an HTTP method such as GET, HEAD or POST (one word, no spaces); got %r"
                                % params["method"])
@@ -112,13 +116,43 @@ def _check_latency(bounds):
 def _check_url(url):
     """An http(s) URL with a host; without a scheme curl takes http:// (curl's URL syntax guessing)."""
     example = "e.g. http://helloworld.hello.svc.cluster.local:5000/hello"
-    if not url.strip() or any(c.isspace() for c in url):
+    if not url.strip():
+        raise AmbientMeshError("url is empty: give the URL to request, scheme, Service host, port and path, %s; got %r"
+                               % (example, url))
+    if any(c.isspace() for c in url):
         raise AmbientMeshError("url must be a URL without spaces (encode a space as %%20), %s; got %r" % (example, url))
     parts = urlsplit(url if "://" in url else "http://" + url)
     if parts.scheme.lower() not in SCHEMES:
         raise AmbientMeshError("url must be an http:// or https:// URL, %s; got %r (scheme %s)" % (example, url, parts.scheme))
     if not parts.hostname:
         raise AmbientMeshError("url has no host, %s; got %r" % (example, url))
+
+
+def _check_headers(headers):
+    """Names are RFC 9110 tokens; a value holds no line break: curl sends a value as given, so a CR or LF would end
+    the header and start another of the value's choosing (RFC 9110 5.5: field values exclude CR, LF and NUL)."""
+    for name, value in sorted(headers.items(), key=lambda item: str(item[0])):
+        if not HEADER_NAME.match(str(name)):
+            raise AmbientMeshError("headers: %r is not an HTTP header name (RFC 9110 token characters only, no spaces, "
+                                   "colons or line breaks), e.g. x-request-id" % (name,))
+        text = "" if value is None else str(value)
+        if any(c in text for c in "\r\n\0"):
+            raise AmbientMeshError("headers.%s: the value holds a line break or NUL (CR, LF or \\0), which would end "
+                                   "this header and send the rest as another: write the value on one line; got %r"
+                                   % (name, text))
+
+
+def no_status_warning(measured):
+    """A warning when no request got an HTTP status: the error rate then says the client could not reach the URL,
+    not how the service answered (curl's %{http_code} is 000 when no response came)."""
+    if not measured["requests"] or set(measured["status_codes"]) != {"000"}:
+        return None
+    codes = sorted(measured["transport_errors"].items(), key=lambda item: -item[1])
+    seen = "; ".join("exit %s x%d: %s" % (code, n, CURL_EXIT.get(int(code), "see curl's exit codes"))
+                     for code, n in codes) or "no curl exit code"
+    return ("none of the %d requests got an HTTP status (curl %s), so error_rate %s measures that the client could not "
+            "reach the URL, not how the service answers: check the URL's host (Service name and namespace), port and "
+            "scheme" % (measured["requests"], seen, measured["error_rate"]))
 
 
 def judge(params, measured):
@@ -164,6 +198,9 @@ def run_probe(api, core, params):
     result = summarise(transfers, pattern, params["backend_header"], params["capture_headers"] or [],
                        params["return_sample"])
     result.update(where)
+    warning = no_status_warning(result)
+    if warning:
+        warn(warning)
     result["verdicts"] = judge(params, result)
     result["passed"] = all(v["passed"] for v in result["verdicts"])
     result["changed"] = False

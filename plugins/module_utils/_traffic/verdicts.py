@@ -146,9 +146,13 @@ def _share_cause(counts, shares, confidence, reuse_connection):
     if weighted and _judge_shares(counts, uniform, confidence)[0]:
         return ("the split is not enforced: the shares are even, as when ztunnel balances connections across "
                 "pods without a waypoint: is a waypoint bound to the Service? see mesh_info")
+    pods = ("the ready pods per version (without a waypoint ztunnel balances per pod, so 3 pods of v1 and 1 of v2 "
+            "give 75/25)")
+    if not weighted:
+        return ("the shares are uneven although the weights ask for an even spread: check the route's weights and "
+                "status (mesh_info: a route still at its old weights?), and %s" % pods)
     return ("the shares match neither the weights nor an even spread: check the route's weights and status "
-            "(mesh_info), and the ready pods per version (without a waypoint ztunnel balances per pod, so "
-            "3 pods of v1 and 1 of v2 give 75/25)")
+            "(mesh_info), and %s" % pods)
 
 
 def status_rate_verdict(status_codes, total, status, percentage, confidence):

@@ -37,15 +37,12 @@ from ansible_collections.ambient.mesh.plugins.module_utils._objects.refs import 
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.labels import (
     apply_labels,
     labels_patch,
+    dns_label_problem,
     patch_all,
     valid_dns_label,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.results import shape_results
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import condition_state, describe, wait_for
-
-
-DNS_LABEL_RULE = "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, " \
-                 "at most 63 characters"
 
 
 def _name_problem(option, value):
@@ -54,7 +51,7 @@ def _name_problem(option, value):
     if value is None or value == "":
         return "%s is required" % option
     if not valid_dns_label(value):
-        return "%s %r is not a valid name: it must be %s" % (option, value, DNS_LABEL_RULE)
+        return "%s %r is not a valid name: %s" % (option, value, dns_label_problem(value))
     return None
 
 
@@ -200,7 +197,8 @@ def plan_bindings(specs, namespaces, services, overwrite):
         if spec["state"] != "present":
             continue
         if spec["namespace"] not in namespaces:
-            problems.append("namespace %s does not exist" % spec["namespace"])
+            problems.append("namespace %s does not exist: create it first (ambient.mesh.ambient_namespace with create: "
+                            "true, in an earlier task), then deploy its waypoint" % spec["namespace"])
             continue
         for kind, name, namespace in spec["targets"]:
             obj = namespaces.get(name) if kind == "Namespace" else services.get((namespace, name))

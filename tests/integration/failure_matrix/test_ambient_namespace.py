@@ -37,7 +37,14 @@ def one(**item):
 
 
 REFUSED = [
-    Case("uppercase-name", NS, {"namespaces": [{"name": "Hello"}]}, "item 0: 'Hello' is not a namespace name", setup=lab),
+    Case("uppercase-name", NS, {"namespaces": [{"name": "Hello"}]},
+         ["item 0: 'Hello' is not a namespace name: it has uppercase letters", "DNS-1123 label", "use 'hello'"], setup=lab),
+    # issue 28: a namespace this task creates was said "not to exist"
+    Case("waypoint-namespace-created-by-the-same-task", NS,
+         {"namespaces": [{"name": "shared", "create": True},
+                         {"name": "hello", "use_waypoint": "waypoint", "use_waypoint_namespace": "shared"}]},
+         ["namespace shared is created by this task, so it holds no waypoint yet",
+          "set allow_missing_waypoint: true here"], setup=lab),
     Case("listed-twice", NS, {"namespaces": [{"name": "hello"}, {"name": "hello"}]}, "namespace hello is listed twice",
          setup=lab),
     Case("namespace-missing", NS, {"namespaces": [{"name": "nowhere"}]},
@@ -126,7 +133,27 @@ def restarted_once(m, failed):
     assert failed["changed"] is True and failed["namespaces"] and failed["restart_pending"]
 
 
+def counts_add_up(failed):
+    """The message's numbers agree with each other and with the result: the failed and the written add up to the
+    namespaces labelled (a migration cut after its first step counts as failed, and is said to be written in part)."""
+    import re
+
+    failing, total = (int(n) for n in re.search(r"labelling (\d+) of (\d+) namespaces failed", failed["msg"]).groups())
+    written = re.search(r"(\d+) objects? written before the failure stay", failed["msg"])
+    written = int(written.group(1)) if written else 0
+    # the result's `failed` is ansible-core's flag, so the failed refs are read from the grouped `errors`
+    failed_refs = set(ref for g in failed["errors"] for ref in g["objects"])
+    assert failing == sum(g["count"] for g in failed["errors"]) == len(failed_refs), failed["errors"]
+    assert failing + written == total, failed["msg"]
+    part = set(failed["done"]) & failed_refs
+    assert written == len(set(failed["done"]) - failed_refs)
+    if part:
+        assert "%d of the failed objects had been written in part" % len(part) in failed["msg"] or (
+            len(part) == 1 and "1 of the failed object had been written in part" in failed["msg"]), failed["msg"]
+
+
 def wrote_before_the_outage(m, failed):
+    counts_add_up(failed)
     restarted_once(m, failed)
     # a sidecar migration cut part way is reported with the labels it had reached
     assert all(n["labels"]["before"] == {"istio-injection": "enabled"} for n in failed["namespaces"])

@@ -93,6 +93,13 @@ BAD_INPUTS = [
             "latency.p50_min (3s) is more than latency.max (1s): no outcome can meet both"),
     refused("method-with-a-space", {"method": "GET /admin"},
             "method must be an HTTP method such as GET, HEAD or POST (one word, no spaces); got 'GET /admin'"),
+    # issue 28: an empty URL was called "a URL without spaces"; a header value with CR/LF went to curl as it was
+    refused("url-empty", {"url": ""}, ["url is empty: give the URL to request",
+                                       "e.g. http://helloworld.hello.svc.cluster.local:5000/hello"]),
+    refused("header-value-with-crlf", {"headers": {"x-user": "a\r\nx-admin: yes"}},
+            ["headers.x-user: the value holds a line break", "write the value on one line"]),
+    refused("header-value-with-lf", {"headers": {"x-trace": "1\nHost: evil"}}, "headers.x-trace: the value holds a line break"),
+    refused("header-name-with-a-colon", {"headers": {"x-a: b": "c"}}, "headers: 'x-a: b' is not an HTTP header name"),
 ]
 
 

@@ -6,9 +6,12 @@ from ansible_collections.ambient.mesh.plugins.module_utils._enrollment.ambient_n
     mark_pending,
     missing_waypoints,
     needs_restart,
+    normalize,
     plan_steps,
     waypoint_references,
 )
+from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError, batch_error
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.labels import dns_label_problem
 from ansible_collections.ambient.mesh.plugins.module_utils._enrollment.restart_pending import (
     RESTART_PENDING,
     parse_stamp,
@@ -89,3 +92,35 @@ def test_waypoint_references_only_of_labels_written(specs, live, expected):
 ])
 def test_missing_waypoints_grouped_by_target(references, gateways, expected):
     assert missing_waypoints(references, {"a", "shared"} | {"n%d" % i for i in range(7)}, gateways) == expected
+
+
+def test_a_waypoint_namespace_the_same_task_creates_is_named_as_created_not_missing():
+    problems = missing_waypoints([("hello", "shared", "wp")], {"hello"}, set(), created={"shared"})
+    assert problems == ["use_waypoint wp of hello: namespace shared is created by this task, so it holds no waypoint "
+                        "yet: deploy the waypoint (ambient.mesh.waypoint) in a later task and set "
+                        "allow_missing_waypoint: true here, or create shared and its waypoint before this task"]
+
+
+@pytest.mark.parametrize("name, words", [
+    ("Hello", ["it has uppercase letters", "DNS-1123 label", "use 'hello'"]),
+    ("team_a", ["characters other than letters, digits and '-'", "use 'team-a'"]),
+    ("-a", ["starts or ends with '-'", "use 'a'"]),
+    ("a" * 64, ["64 characters long"]),
+])
+def test_a_bad_namespace_name_says_why_and_the_fix(name, words):
+    with pytest.raises(AmbientMeshError) as err:
+        normalize([name])
+    assert "item 0: %r is not a namespace name: " % name in err.value.msg
+    for word in words:
+        assert word in err.value.msg and word in dns_label_problem(name)
+    assert dns_label_problem("hello") is None
+
+
+def test_partial_failure_counts_add_up():
+    """20 namespaces to label, 10 failed of which 3 after their first step: 10 failed + 10 written = 20."""
+    failures = [("ns-%02d" % i, AmbientMeshError("x", cause="connection refused", transient=True)) for i in range(10)]
+    done = ["ns-%02d" % i for i in range(7, 20)]  # ns-07..09 partly written, then failed
+    err = batch_error("labelling 10 of 20 namespaces failed", failures, done=done)
+    assert "10 objects written before the failure stay written" in err.msg
+    assert "3 of the failed objects had been written in part before failing" in err.msg
+    assert err.details["done"] == done and len(err.details["failed"]) == 10

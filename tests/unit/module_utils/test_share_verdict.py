@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from ansible_collections.ambient.mesh.plugins.module_utils._verdicts import (
+from ansible_collections.ambient.mesh.plugins.module_utils._traffic.verdicts import (
     binomial_p_value,
     latency_verdict,
     share_verdict,
@@ -193,3 +193,29 @@ def test_latency_verdict(bounds, passed, words):
     v = latency_verdict({"p50": 3.01, "p90": 3.1, "p95": 3.15, "p99": 3.2, "max": 3.3}, bounds)
     assert v["passed"] is passed
     assert words in v["message"]
+
+
+def test_a_failed_even_split_does_not_say_the_shares_match_no_even_spread():
+    """50/50 asked: 'match neither the weights nor an even spread' contradicts itself (issue 28)."""
+    v = share_verdict({"v1": 180, "v2": 20}, {"v1": 50, "v2": 50}, DEFAULT_CONFIDENCE)
+    assert not v["passed"]
+    assert "nor an even spread" not in v["message"]
+    assert "the shares are uneven although the weights ask for an even spread" in v["message"]
+    assert "3 pods of v1 and 1 of v2 give 75/25" in v["message"]
+    uneven = share_verdict({"v1": 100, "v2": 20, "v3": 80}, {"v1": 60, "v2": 30, "v3": 10}, DEFAULT_CONFIDENCE)
+    assert "match neither the weights nor an even spread" in uneven["message"]
+
+
+@pytest.mark.parametrize("counts, weights", [
+    ({"v1": 190, "v2": 9, "v3": 1}, {"v1": 95, "v2": 5}),  # one response from a version nobody named
+    ({"v1": 9990, "v3": 10}, {"v1": 100}),  # a tiny share at a large N is still a share that should be none
+    ({"v1": 50, "v2": 50, "v3": 1}, {"v1": 50, "v2": 50}),
+    ({"v1": 100, "v2": 1}, {"v1": 100, "v2": 0}),  # named with weight 0: the same as not named
+])
+def test_a_backend_that_should_get_nothing_and_gets_traffic_fails_the_verdict(counts, weights):
+    """Backends not named in expected_shares are judged too (expected share 0): any response from one fails."""
+    v = share_verdict(counts, weights, DEFAULT_CONFIDENCE)
+    unexpected = [b for b in counts if not weights.get(b)]
+    assert not v["passed"], v["message"]
+    assert all(v["measured"][b]["passed"] is False for b in unexpected), v["measured"]
+    assert "answered although their weight is 0 or they are not in expected_shares" in v["message"]
