@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
@@ -17,6 +18,11 @@ CRDS = DATA / "crds"
 sys.path.insert(0, str(ROOT))  # the embedded cluster: embedded_cluster/ (test API server, fake istioctl)
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(COLLECTIONS))
+
+# Which API servers answered before (plugins/module_utils/_kube/answered.py) is kept per test process, in a
+# directory of its own, so the test servers' ports of one run, or of an earlier one, are not remembered in
+# ~/.cache; a test about that record sets its own directory.
+os.environ["AMBIENT_MESH_CACHE_DIR"] = tempfile.mkdtemp(prefix="ambient-mesh-answered-")
 
 from embedded_cluster.apiserver import TestCluster  # noqa: E402
 

@@ -27,12 +27,21 @@ options:
     type: int
     default: 60
 notes:
-  - A connection refused by an API server that has not answered once in the task fails the task at once,
-    naming the server's URL (a wrong kubeconfig or a server that is down); retrying would only delay the
-    message.
-  - An API server that answered and then refuses or drops connections is an outage. Requests are retried,
-    but all of the task's requests share one budget of O(request_budget) seconds from the first refused
-    request, so a batch of many objects gives up after about that long, not once per object.
+  - A connection refused by an API server that has never answered from the host that runs the module (or not
+    within the last 24 hours) fails the task at once, naming the server's URL and saying
+    C(it has never answered from this host) (a wrong kubeconfig, context or port); retrying would only delay
+    the message. A server host name that does not resolve fails the task at once too.
+  - An API server that answered, in this task or in an earlier task on the same host within 24 hours, and now
+    refuses or drops connections is in an outage, also when the outage began between two tasks. Requests are
+    retried, but all of the task's requests share one budget of O(request_budget) seconds from the first
+    refused request, so a batch of many objects gives up after about that long, not once per object. A task
+    that starts during an outage says so in a warning, with the time the server last answered from this host
+    and for how long the outage is ridden out.
+  - Each task is a module process of its own, so that the server answered is kept in a small file per API
+    server (scheme, host and port) on the host that runs the module, written once per task on the server's
+    first answer, in C($AMBIENT_MESH_CACHE_DIR/api-servers), else C($XDG_CACHE_HOME/ambient.mesh/api-servers),
+    else C(~/.cache/ambient.mesh/api-servers). When that directory cannot be written, nothing fails; a refused
+    first request then fails the task at once.
   - Every result, failed or not, holds C(retries) (C(count), C(by_reason) such as C(503) or
     C(connection refused), and C(seconds) slept) and C(waits), one entry per wait for a condition
     (C(what), C(seconds), C(polls), C(met)). Modules cannot print while they run, so a wait longer than

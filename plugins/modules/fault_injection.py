@@ -25,8 +25,9 @@ description:
   - Refuses, before any change and naming the fix, a Service that no waypoint serves (istiod's
     C(istio.io/WaypointBound) condition on the Service is not True) - the fault would silently not apply.
   - Refuses a fault next to an HTTPRoute whose parent is the Service, or a VirtualService a waypoint reads for
-    the same host, when one of their rules may take the fault's requests - at the waypoint all routes of a
-    host are merged in creation order, so the older catch-all shadows the other and the fault never fires.
+    the same host, when one of their rules may take the fault's requests - at the waypoint the routes of a
+    host are concatenated, the HTTPRoutes of the waypoint's namespace before public VirtualServices and
+    otherwise in creation order, so whichever comes first shadows the other (the message names it).
     Allowed when the fault is limited by O(faults[].match) to requests no rule of theirs catches, decided
     conservatively - paths are compared, a rule with no match or a C(/) prefix catches everything, header
     matches not provably disjoint (an Exact value both require, different) count as catching. The message

@@ -21,8 +21,9 @@ description:
     whose Service no waypoint serves, the split that silently comes out 50/50),
     C(HTTPROUTE_WITHOUT_WAYPOINT) (istiod's C(ResolvedWaypoints) condition is always True, its message
     is read), C(SIDECAR_AND_AMBIENT), C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE),
-    C(VS_AND_HTTPROUTE_SAME_SERVICE) (a waypoint merges all routes for a host in creation order, so the
-    oldest object's catch-all shadows the newer ones; the message lists them oldest first),
+    C(VS_AND_HTTPROUTE_SAME_SERVICE) (a waypoint concatenates the routes for a host - the HTTPRoutes of its own
+    namespace before public VirtualServices, otherwise in creation order - so the first one's catch-all
+    shadows the others; the message lists them in the waypoint's order and names the winner),
     C(VS_IN_THIRD_NAMESPACE) (a VirtualService for a waypoint-served Service outside the Service's and
     the waypoint's namespaces, which the waypoint ignores), C(VS_SOURCE_LABELS_AT_WAYPOINT) (matches
     on C(sourceLabels), which a waypoint drops), C(WEIGHTED_BACKEND_WITHOUT_PODS) (a weighted backend Service

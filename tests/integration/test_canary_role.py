@@ -80,6 +80,11 @@ def route_writes(cluster, mark):
     return [w for w in cluster.writes(mark) if w["resource"] == "httproutes.gateway.networking.k8s.io"]
 
 
+def probes(cluster, mark):
+    """The probes since mark: each is one exec in the client pod."""
+    return [e for e in cluster.requests(mark, resource="pods") if e.get("subresource") == "exec"]
+
+
 def reports(playbook, suffix):
     return sorted((playbook.workdir / "reports").glob(f"canary-hello_helloworld-*.{suffix}"))
 
@@ -119,6 +124,7 @@ def test_a_canary_reaches_100_with_every_step_measured_within_bounds_and_a_rerun
     again = canary(playbook)
     assert again.changed == 0 and lab.writes(mark) == [], again.stdout[-3000:]
     assert "the canary is already promoted, nothing to do" in again.stdout
+    assert probes(lab, mark) == []  # production is not probed when there is nothing left to do
     assert len(reports(playbook, "json")) == 1  # nothing measured, nothing reported
     checked = canary(playbook, check=True)
     assert checked.changed == 0 and lab.writes(mark) == []
@@ -200,3 +206,49 @@ def test_a_failing_check_of_your_own_rolls_back_and_a_collapsed_promotion_keeps_
     mark = lab.mark()
     again = canary(playbook, canary_promote="collapse")
     assert again.changed == 0 and lab.writes(mark) == []
+
+
+
+def test_a_promoted_canary_probes_production_again_only_when_asked(lab, playbook):
+    quick = {"url": HELLO, "requests": 50}
+    canary(playbook, canary_steps=[100], canary_probe=quick)
+    assert weights(lab) == {"helloworld-v1": 0, "helloworld-v2": 100}
+    mark = lab.mark()
+    again = canary(playbook, canary_steps=[100], canary_probe=quick)
+    assert again.changed == 0 and lab.writes(mark) == [] and probes(lab, mark) == [], again.stdout[-3000:]
+    assert len(reports(playbook, "json")) == 1
+
+    # asked for, it measures production once more at the route's weights and reports it, writing nothing
+    measured = canary(playbook, canary_steps=[100], canary_probe=quick, canary_probe_when_done=True)
+    assert lab.writes(mark) == [] and len(probes(lab, mark)) == 1, measured.stdout[-3000:]
+    assert measured.changed == 1  # the report, on the controller
+    assert len(reports(playbook, "json")) == 2
+    record = last_report(playbook)
+    assert record["outcome"] == "promoted"
+    (done,) = record["steps"]
+    assert done["label"] == "promoted" and done["asked"] == {"v1": 0, "v2": 100} and done["measured"] == {"v2": 1.0}
+    assert done["passed"] and done["counts"] == {"v2": 50}
+
+
+def test_without_an_approval_the_canary_stops_before_100_and_a_later_run_promotes(lab, playbook):
+    quick = {"url": HELLO, "requests": 50}
+    mark = lab.mark()
+    # ansible-playbook without a terminal: pause cannot ask, so nobody typed "promote" - the role must stop there
+    stopped = canary(playbook, canary_steps=[50, 100], canary_approval=True, canary_pause=1, canary_probe=quick)
+    assert weights(lab) == {"helloworld-v1": 50, "helloworld-v2": 50}
+    assert len(route_writes(lab, mark)) == 1, route_writes(lab, mark)
+    assert "step 2 (100% to v2): measured" not in stopped.stdout
+    assert "Pausing for 1 seconds" in stopped.stdout  # canary_pause, between step 1 and step 2
+    record = last_report(playbook)
+    assert record["outcome"] == "awaiting_approval"
+    assert [(s["label"], s["passed"]) for s in record["steps"]] == [("50%", True)]
+
+    # without the approval asked for, the next run resumes at 50 (measured again, no pause) and promotes
+    mark = lab.mark()
+    promoted = canary(playbook, canary_steps=[50, 100], canary_probe=quick)
+    assert "Pausing for" not in promoted.stdout
+    assert weights(lab) == {"helloworld-v1": 0, "helloworld-v2": 100}
+    assert len(route_writes(lab, mark)) == 1  # 50 is in place already and measured again
+    record = last_report(playbook)
+    assert record["outcome"] == "promoted"
+    assert [(s["label"], s["passed"]) for s in record["steps"]] == [("50%", True), ("100%", True)]

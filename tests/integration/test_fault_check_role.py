@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from builders import ambient_namespace
-from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, interrupt_role, run_role, seed_istio
+from conftest import (DATA, GATEWAY_V151, ISTIO_CRDS, PlayResult, expect_outcome, interrupt_role, run_playbook, run_role,
+                      seed_istio)
 
 pytestmark = pytest.mark.integration
 ROLE = "ambient.mesh.fault_check"
@@ -67,7 +68,8 @@ def faults(cluster):
 def test_the_labs_delay_and_abort_checks_pass_and_leave_nothing(lab, playbook):
     mark = lab.mark()
     result = role(playbook, {"fault_check_checks": [DELAY, ABORT]})
-    assert result.changed == 0, result.stdout[-3000:]  # injected and removed by the same run
+    # each check's injection and removal report changed: live traffic was disturbed while the fault was in force
+    assert result.changed == 4, result.stdout[-3000:]
     assert "latency: measured p50 3.0" in result.stdout and "status 500 rate: expected 100" in result.stdout
     assert "baseline back" in result.stdout
     assert faults(lab) == []
@@ -156,8 +158,90 @@ def test_an_interrupted_run_leaves_an_expiring_fault_that_mesh_info_reports_and_
 
     mark = lab.mark()
     result = role(playbook, {"fault_check_checks": [DELAY]})
-    assert result.changed == 1, result.stdout[-3000:]  # the expired fault, pruned
+    assert result.changed == 3, result.stdout[-3000:]  # the expired fault pruned; this run's injected and removed
     writes = [(w["verb"], w["name"]) for w in lab.writes(mark) if w["resource"] == "virtualservices.networking.istio.io"]
     assert writes == [("delete", "httpbin-fault"), ("patch", "httpbin-fault"), ("delete", "httpbin-fault")]
     assert faults(lab) == []
     assert [f["code"] for f in playbook.run("ambient.mesh.mesh_info")["findings"]] == []
+
+
+VIRTUALSERVICES = "virtualservices.networking.istio.io"
+
+
+def role_with_budget(playbook, variables, budget, fails=None):
+    """The role with fault_injection's request budget cut to `budget` seconds (a failing removal gives up sooner)."""
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/ambient.mesh.k8s": {"kubeconfig": playbook.kubeconfig},
+                                 "ambient.mesh.fault_injection": {"request_budget": budget}},
+             "roles": [{"role": ROLE, "vars": variables}]}]
+    book = pathlib.Path(playbook.workdir) / "role-budget.yml"
+    book.write_text(yaml.safe_dump(play), encoding="utf-8")
+    result = PlayResult(run_playbook(book))
+    expect_outcome(result.failed, result.stdout + result.stderr, fails, ROLE, result.stdout + result.stderr)
+    return result
+
+
+def test_a_failed_removal_fails_the_run_changed_naming_the_live_fault_and_the_report_keeps_the_measurement(lab, playbook):
+    lab.fail("delete", VIRTUALSERVICES, status=503, times=1000, dry_run=False)
+    result = role_with_budget(playbook, {"fault_check_checks": [DELAY, ABORT]}, budget=3, fails=[
+        '"msg": "FAULT STILL LIVE on Service httpbin/httpbin: its removal failed, so VirtualService httpbin/httpbin-fault',
+        "kubectl -n httpbin delete virtualservice httpbin-fault",
+        "state: absent}]"])
+    live = lab.get(*VS, "httpbin-fault", "httpbin")
+    assert live is not None  # what the message says: the fault is in force
+    annotations = live["metadata"]["annotations"]
+    assert (f"is in force since {annotations['ambient.mesh/created-at']} and expires at "
+            f"{annotations['ambient.mesh/expires-at']}") in result.stdout
+    assert result.changed >= 1, result.recap  # the injection: the run changed the cluster
+    assert result.stdout.count("Inject the fault, with its expiry") == 1  # the second check never started
+    record, _ = the_report(playbook)
+    assert record["outcome"] == "failed: a fault is still live on httpbin/httpbin"
+    [step] = record["steps"]  # the measurement made with the fault in place, kept
+    assert step["passed"] is False and step["details"]["still_live"] is True
+    assert step["gates"] == [] and step["details"]["baseline"] == {}  # no baseline probed against a live fault
+    assert step["requests"] == 20 and 3.0 <= step["latency"]["p50"] <= 3.5 and step["verdicts"][0]["passed"] is True
+    assert step["details"]["failure"].startswith("FAULT STILL LIVE on Service httpbin/httpbin")
+
+
+def test_a_baseline_that_is_not_back_after_the_removal_fails_the_check(lab, playbook):
+    # the backend answers 500 itself: with the fault the abort is measured, without it the 500s stay
+    failing = dict(ABORT, probe={"url": f"{HTTPBIN}/status/500", "requests": 20})
+    role(playbook, {"fault_check_checks": [failing], "fault_check_baseline_requests": 10}, fails=[
+        "fault check of httpbin/httpbin failed (the fault has been removed): the baseline is not back after the fault "
+        "was removed"])
+    assert faults(lab) == []
+    record, _ = the_report(playbook)
+    assert record["outcome"] == "failed"
+    [step] = record["steps"]
+    assert step["passed"] is False and [(g["name"], g["passed"]) for g in step["gates"]] == [("baseline back", False)]
+
+
+def test_a_delay_that_never_happened_fails_even_with_a_tolerance_as_large_as_the_delay(lab, playbook):
+    # the fault takes only /delay; the probe asks /status/200, so its requests are never delayed
+    unseen = dict(DELAY, delay={"fixed_delay": "400ms", "percentage": 100}, tolerance=0.5,
+                  match={"path": {"type": "Exact", "value": "/delay"}})
+    role(playbook, {"fault_check_checks": [unseen]}, fails=["expected at least 0.2s", "an expected delay did not happen"])
+    assert faults(lab) == []
+
+
+def test_a_client_selector_that_matches_no_pod_stops_the_role_before_any_fault(lab, playbook):
+    mark = lab.mark()
+    result = role(playbook, {"fault_check_checks": [DELAY], "fault_check_client_selector": "app=nothing"},
+                  fails="no pod in namespace test matches app=nothing")
+    assert lab.writes(mark) == []
+    assert "Inject the fault" not in result.stdout and "the baseline is not back" not in result.stdout
+
+
+def test_a_report_directory_that_cannot_be_written_stops_the_role_before_any_fault(lab, playbook, tmp_path):
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    mark = lab.mark()
+    role(playbook, {"fault_check_checks": [DELAY], "fault_check_report_dir": str(tmp_path / "a-file" / "reports")},
+         fails=[f"fault_check_report_dir {tmp_path / 'a-file' / 'reports'} cannot be written", "no fault was injected"])
+    assert lab.writes(mark) == []
+
+
+def test_a_probe_url_that_is_not_one_is_refused_by_preflight(lab, playbook):
+    mark = lab.mark()
+    role(playbook, {"fault_check_checks": [dict(DELAY, probe={"url": "httpbin:8000/get"})]},
+         fails="an http:// or https:// URL with a host")
+    assert lab.writes(mark) == []

@@ -115,9 +115,9 @@ def test_refused_next_to_a_catch_all_split_naming_both_ways_out(mesh, playbook):
         args = {"faults": [dict(fault, match=match)]}
         playbook.run(MODULE, args, fails=[
             "HTTPRoute hello/hello-http-split-traffic already routes Service hello/helloworld and its rule 0 may take "
-            "the requests the fault is for: at the waypoint the routes for a host are merged in creation order, so "
-            "the older one's rules shadow the other's and the fault would never fire (or would break the route); "
-            "limit the fault with match to a path the route does not catch, or remove the split for the duration of "
+            "the requests the fault is for: at the waypoint (namespace hello) HTTPRoute hello/hello-http-split-traffic "
+            "comes before the fault's VirtualService, so it takes those requests and the fault would never fire for "
+            "them; limit the fault with match to a path the route does not catch, or remove the split for the duration of "
             "the check (ambient.mesh.traffic_split with state: absent) and express it in the fault's VirtualService "
             "with destinations: [{service: helloworld-v1, weight: 95}, {service: helloworld-v2, weight: 5}]"])
     assert mesh.writes(mark) == []
@@ -183,6 +183,19 @@ def test_a_same_named_virtualservice_not_ours_is_refused(mesh, playbook):
     playbook.run(MODULE, {"faults": [LAB_FAULT]}, fails=[
         "VirtualService hello/httpbin-fault exists and was not made by ambient.mesh for Service hello/httpbin (no "
         "labels app.kubernetes.io/managed-by=ambient.mesh, ambient.mesh/fault-for=httpbin): delete or rename it"])
+
+
+def test_absent_leaves_a_same_named_virtualservice_not_ours_and_warns(mesh, playbook):
+    lab(mesh, extra_services=("other",))
+    theirs = mesh.put(fault_virtualservice(ns="hello", host="other") | {"metadata": {"name": "httpbin-fault",
+                                                                                     "namespace": "hello"}})
+    mark = mesh.mark()
+    result = playbook.run(MODULE, {"faults": [{"service": "httpbin", "namespace": "hello", "state": "absent"}]})
+    assert result["changed"] is False and result["deleted"] == []
+    assert mesh.writes(mark) == []
+    assert mesh.get(*VS, "httpbin-fault", "hello")["metadata"]["resourceVersion"] == theirs["metadata"]["resourceVersion"]
+    assert [w for w in result["warnings"] if w.startswith(
+        "VirtualService hello/httpbin-fault was left in place: it has the fault's name but not the labels")], result
 
 
 def test_invalid_parameters_refused_before_any_request_writes(mesh, playbook):

@@ -153,7 +153,9 @@ def test_fail_on_findings_error_lets_warnings_pass_and_warning_does_not(mesh, pl
     assert [f["code"] for f in failed["findings"]] == ["SIDECAR_AND_AMBIENT"]
 
 
-def test_vs_and_httproute_finding_lists_them_oldest_first(mesh, playbook):
+def test_vs_and_httproute_finding_names_the_httproute_of_the_waypoints_namespace_first(mesh, playbook):
+    """Istio 1.30.3 push_context.go VirtualServicesForGateway: the HTTPRoutes of the waypoint's namespace come
+    before the public VirtualServices, the older VirtualService too."""
     build(mesh, [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld")])
     mesh.put(split_virtualservice())
     vs_created = mesh.get("networking.istio.io/v1", "VirtualService", "helloworld", "hello")["metadata"]["creationTimestamp"]
@@ -163,9 +165,9 @@ def test_vs_and_httproute_finding_lists_them_oldest_first(mesh, playbook):
     [finding] = playbook.run("ambient.mesh.mesh_info")["findings"]
     assert finding["code"] == "VS_AND_HTTPROUTE_SAME_SERVICE"
     message = finding["message"]
-    assert message.index("VirtualService hello/helloworld (created") < message.index("HTTPRoute hello/helloworld (created")
-    assert ("the oldest, VirtualService hello/helloworld, has a catch-all rule, so the rules of HTTPRoute "
-            "hello/helloworld never apply") in message
+    assert message.index("HTTPRoute hello/helloworld (created") < message.index("VirtualService hello/helloworld (created")
+    assert ("HTTPRoute hello/helloworld comes first and has a catch-all rule, so it wins: the rules of "
+            "VirtualService hello/helloworld never apply") in message
 
 
 def test_expired_faults_of_the_collection_are_found_and_every_fault_is_listed(mesh, playbook):

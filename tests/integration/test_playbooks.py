@@ -4,6 +4,7 @@ rollout.yml (the main job) end to end, its second run, and its check mode on a f
 import json
 
 import pytest
+import yaml
 
 from embedded_cluster.apiserver import TestCluster
 from conftest import GATEWAY_V151, ROOT, SEED, FakeIstioctl, run_playbook
@@ -91,7 +92,8 @@ class RolledOut:
         self.istioctl = FakeIstioctl(workdir)
         self.reports = workdir / "reports"
         self.args = rollout_args(self.kubeconfig, self.istioctl, self.reports)
-        self.first = run_playbook(ROLLOUT, *self.args)
+        # as the lab demo's first run (scripts/demo.sh): with the fault drill, which is off by default
+        self.first = run_playbook(ROLLOUT, *self.args, "-e", "rollout_fault_drill=true")
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +123,11 @@ def test_rollout_check_mode_on_a_fresh_cluster_writes_nothing_and_says_what_it_w
     assert "waypoint: would deploy and bind a waypoint in hello, httpbin" in said[2]
     assert "lab apps: would deploy" in said[3]
     assert "canary: would move hello/helloworld from v1 to v2 through 5, 25, 50, 100 % to v2" in said[4]
-    assert "fault check: would inject, probe and remove 2 fault(s) on httpbin/httpbin" in said[5]
+    # the fault drill is not asked for: nothing is said about what it would do
+    assert not [line for line in said if "fault check" in line]
+    assert "fault drill: not run - it injects faults into live traffic" in result.stdout
     # the canary did not run: no report is shown as its, not even the one already there
-    assert said[6:] == ["canary hello/helloworld (v1 -> v2): not run", "report: none (the canary did not run)"]
+    assert said[5:] == ["canary hello/helloworld (v1 -> v2): not run", "report: none (the canary did not run)"]
     assert {n["metadata"]["name"] for n in cluster.list("v1", "Namespace")}.isdisjoint({"hello", "httpbin", "test"})
 
 
@@ -144,8 +148,9 @@ def test_rollout_rolls_the_whole_lab_out(rolled_out):
     assert record["outcome"] == "promoted"
     assert [s["asked"]["v2"] for s in record["steps"]] == [5, 25, 50, 100]
     assert [s["requests"] for s in record["steps"]] == [200] * 4 and all(s["passed"] for s in record["steps"])
-    # the fault check ran and left no fault behind
-    assert list(rolled_out.reports.glob("fault_check-*.json"))
+    # the fault drill, asked for, ran, said it changed the cluster and left no fault behind
+    assert len(list(rolled_out.reports.glob("fault_check-*.json"))) == 1
+    assert "changed: [local-cluster]" in first.stdout.split("Inject the fault, with its expiry")[1]
     assert cluster.list("networking.istio.io/v1", "VirtualService", "httpbin") == []
     # the last task: the summary table and the report's path
     said = last_task_output(first.stdout)
@@ -155,22 +160,58 @@ def test_rollout_rolls_the_whole_lab_out(rolled_out):
     assert any("25%" in line for line in said[1:-2]), said
 
 
-def test_rollout_second_run_changes_nothing(rolled_out):
+AWX_TEMPLATES = ROOT / "awx" / "job_templates.yml"
+VIRTUALSERVICES = "virtualservices.networking.istio.io"
+# what lab.yml's kubernetes.core.k8s tasks patch on every run (the module PATCHes whatever the object holds)
+LAB_APPS = {"namespaces", "services", "serviceaccounts", "deployments.apps"}
+
+
+def scheduled_rollout_answers(tmp_path):
+    """The extra vars of the scheduled "ambient.mesh rollout" job: its survey's defaults (awx/job_templates.yml)."""
+    [template] = [t for t in yaml.safe_load(AWX_TEMPLATES.read_text(encoding="utf-8"))["awx_job_templates"]
+                  if t["name"] == "ambient.mesh rollout"]
+    answers = {q["variable"]: q["default"] for q in template["survey_spec"]["spec"]}
+    assert answers["rollout_fault_drill"] == "false"  # a schedule never drills unless told to
+    path = tmp_path / "survey.json"
+    path.write_text(json.dumps(answers), encoding="utf-8")
+    return ["-e", f"@{path}"]
+
+
+def lab_app_versions(cluster):
+    """The resourceVersion of every object of the kinds lab.yml patches, in the lab's namespaces."""
+    kinds = {"namespaces": ("v1", "Namespace"), "services": ("v1", "Service"),
+             "serviceaccounts": ("v1", "ServiceAccount"), "deployments.apps": ("apps/v1", "Deployment")}
+    out = {}
+    for resource, kind in kinds.items():
+        for ns in ([None] if resource == "namespaces" else ["hello", "httpbin", "test"]):
+            for obj in cluster.list(*kind, ns) if ns else cluster.list(*kind):
+                out[(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
+    return out
+
+
+def test_rollout_scheduled_job_twice_changes_nothing_writes_nothing_and_injects_no_fault(rolled_out, tmp_path):
     assert rolled_out.first.returncode == 0, rolled_out.first.stdout[-3000:]
-    mark = rolled_out.cluster.mark()
-    second = run_playbook(ROLLOUT, *rolled_out.args)
-    assert second.returncode == 0, second.stdout[-3000:]
-    assert recap(second.stdout)["changed"] == 0, [line for line in second.stdout.splitlines() if "changed:" in line]
-    # the canary measured nothing new: the summary is the first run's report
-    said = last_task_output(second.stdout)
-    assert said[0] == "canary hello/helloworld (v1 -> v2): promoted, nothing measured this run"
-    assert said[-1].startswith("record: " + str(rolled_out.reports / "canary-hello_helloworld-"))
-    assert len(list(rolled_out.reports.glob("canary-*.json"))) == 1
-    # the canary's route, the waypoints and the CRDs are not written again (lab.yml's kubernetes.core.k8s tasks
-    # patch the apps with what they hold, and the fault drill creates and removes its fault)
-    written = {w["resource"] for w in rolled_out.cluster.writes(mark)}
-    assert not written & {"httproutes.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io",
-                          "customresourcedefinitions.apiextensions.k8s.io"}, written
+    survey = scheduled_rollout_answers(tmp_path)
+    reports_before = sorted(rolled_out.reports.iterdir())
+    for run in (1, 2):
+        mark, before = rolled_out.cluster.mark(), lab_app_versions(rolled_out.cluster)
+        again = run_playbook(ROLLOUT, *rolled_out.args, *survey)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert recap(again.stdout)["changed"] == 0, [line for line in again.stdout.splitlines() if "changed:" in line]
+        # no fault injected, none removed: the VirtualServices were only read
+        assert rolled_out.cluster.writes(mark, resource=VIRTUALSERVICES) == [], run
+        assert "Inject the fault" not in again.stdout and "fault drill: not run" in again.stdout
+        # the only requests that write are lab.yml's kubernetes.core.k8s PATCHes of the apps with what they hold
+        # (the module patches whatever the object holds): they change no object
+        writes = rolled_out.cluster.writes(mark)
+        assert {w["resource"] for w in writes} <= LAB_APPS and {w["verb"] for w in writes} <= {"patch"}, [
+            (w["verb"], w["resource"], w["name"]) for w in writes]
+        assert lab_app_versions(rolled_out.cluster) == before, run
+        # the canary measured nothing new: the summary is the first run's report
+        said = last_task_output(again.stdout)
+        assert said[0] == "canary hello/helloworld (v1 -> v2): promoted, nothing measured this run"
+        assert said[-1].startswith("record: " + str(rolled_out.reports / "canary-hello_helloworld-"))
+    assert sorted(rolled_out.reports.iterdir()) == reports_before  # no new report: no canary, no drill
 
 
 def test_rollout_check_mode_on_the_rolled_out_cluster_writes_nothing(rolled_out):

@@ -3,23 +3,41 @@ Service, and what it does with one request. The waypoint's rules follow; a sidec
 sidecar_routes.
 
 Rules, each from the file named:
-- pilot/pkg/networking/core/listener_waypoint.go getVirtualServiceForWaypoint: only VirtualServices in the
-  Service's namespace or the waypoint's own namespace apply, those whose hosts match the Service's hostname.
+- pilot/pkg/model/push_context.go getSidecarScope: a waypoint's scope is sidecar.go DefaultSidecarScopeForGateway
+  (or, once a sidecar of its namespace has made it, the namespace's default scope, convertToSidecarScope with
+  no Sidecar - virtualservice.go SelectVirtualServices, which gives the same order for the configs simulated
+  here), whose VirtualServices are push_context.go VirtualServicesForGateway(waypoint namespace, "mesh").
+- push_context.go initVirtualServices: mesh VirtualServices (no gateways, or "mesh") indexed by exportTo
+  (default "*", MeshConfig defaultVirtualServiceExportTo unset): "*" public; else "~" nowhere; "." or the own
+  namespace private to that namespace; another namespace's name exported to it. Each list keeps
+  MergedVirtualServices' order (virtualservice_controller.go, config.go sortConfigByCreationTime: creation
+  second, then name, then namespace).
+- VirtualServicesForGateway: the list is the private ones of the waypoint's namespace, then those exported to
+  it, then the public ones with gateway semantics (converted HTTPRoutes, virtualservice.go
+  UseGatewaySemantics) in the waypoint's namespace, then every other public one - so at a waypoint in the
+  Service's namespace a public VirtualService comes after the HTTPRoutes whatever its age; with the waypoint
+  in another namespace (istio.io/use-waypoint-namespace) the Service's HTTPRoutes are "other public ones" and
+  are ordered with the public VirtualServices by creation time.
+- pilot/pkg/networking/core/listener_waypoint.go getVirtualServiceForWaypoint keeps that order and only the
+  VirtualServices in the Service's namespace or the waypoint's own namespace whose hosts match the Service's
+  hostname.
 - pilot/pkg/model/config.go ResolveShortnameToFQDN: a host without a dot is `<host>.<vs namespace>.svc.<domain>`;
   a host with a dot is taken as written.
-- pilot/pkg/model/virtualservice_controller.go MergedVirtualServices + model/config.go sortConfigByCreationTime:
-  VirtualServices (the HTTPRoutes' generated ones included) in creation order, ties by name, then namespace.
 - listener_waypoint.go buildWaypointInboundHTTPRouteConfig + waypointInboundRoute: the routes of every such
   VirtualService are concatenated in that order; an http rule without match is a catch-all and ends that
   VirtualService; a match with sourceLabels is dropped; a VirtualService yielding no route is skipped; with
   no route at all the waypoint uses the default inbound route (the Service itself).
+- route/route.go TranslateRoute: a match whose port is not the listener's port gives no route (nil), so it
+  neither matches nor ends the VirtualService as a catch-all (IsCatchAllRoute is asked only of routes made).
 - Envoy routes in order, first match wins; a request no route matches gets Envoy's 404 with response flag NR
   (router.cc: sendLocalReply(NotFound, "", ..., route_not_found)).
 - pilot/pkg/config/kube/gateway/route_collections.go HTTPRouteCollection: an HTTPRoute with a Service parent is
   a VirtualService in the route's namespace for `<svc>.<ns>.svc.<domain>`, one http rule per (rule, match),
-  port match added from parentRef.port (augmentPortMatch), sorted by conversion.go sortHTTPRoutes, and routes
-  of several HTTPRoutes for the same namespace/port/host merged oldest first (mergeHTTPRoutes), named by that
-  key with "/" -> "~" and the oldest route's creation time.
+  port match added from parentRef.port to every match, a match made for a rule without one
+  (conversion.go augmentPortMatch), sorted by conversion.go sortHTTPRoutes, and routes of several HTTPRoutes
+  for the same namespace/port/host merged oldest first (mergeHTTPRoutes, conversion.go
+  sortRoutesByCreationTime) and the merged rules sorted again (sortHTTPRoutes, stable), named by that key with
+  "/" -> "~" and the oldest route's creation time; it carries the gateway-semantics annotation (routeMeta).
 - Weighted destinations are Envoy weighted clusters: one pick per request. Faults: Envoy's fault filter
   (source/extensions/filters/http/fault/fault_filter.cc) picks delay and abort independently per request,
   the delay first, then the abort, whose local reply is the status with body `fault filter abort`.
@@ -99,40 +117,52 @@ def _created(obj):
     return obj["metadata"].get("creationTimestamp", "")
 
 
+GATEWAY_SEMANTICS = ("internal.istio.io/route-semantics", "gateway")  # constants.go InternalRouteSemantics
+
+
 def waypoint_routes(view, svc, port, waypoint):
     """The waypoint's route list for a Service port, or None when the default route (the Service) applies."""
-    ns = svc["metadata"]["namespace"]
+    ns, wns = svc["metadata"]["namespace"], waypoint["metadata"]["namespace"]
     hostname = f"{svc['metadata']['name']}.{ns}.svc.{DOMAIN}"
-    configs = []  # (creationTimestamp, name, namespace, source, [(http, matches)])
+    # (list, gateway-exact, creationTimestamp, name, namespace, source, build): list 0 private to the waypoint's
+    # namespace, 1 exported to it, 2 public; gateway-exact 0 for a public gateway-semantics config of the
+    # waypoint's namespace (push_context.go VirtualServicesForGateway)
+    candidates = []
+    dr_namespaces = (ns, wns, ROOT_NAMESPACE)
     for vs in view.all("networking.istio.io", "virtualservices"):
         vns = vs["metadata"]["namespace"]
         spec = vs.get("spec") or {}
         gateways = spec.get("gateways")
         if gateways and "mesh" not in gateways:
             continue
-        if vns not in (ns, waypoint["metadata"]["namespace"]):
+        if vns not in (ns, wns):
             continue  # getVirtualServiceForWaypoint: other namespaces are ignored
         if not any(host_matches(fqdn(h, vns), hostname) for h in spec.get("hosts") or []):
             continue
-        if spec.get("exportTo") or spec.get("delegate") or spec.get("tcp") or spec.get("tls"):
-            raise NotSimulated(f"VirtualService {vns}/{vs['metadata']['name']}: exportTo/delegate/tcp/tls")
-        if not spec.get("http"):
+        if spec.get("delegate") or spec.get("tcp") or spec.get("tls"):
+            raise NotSimulated(f"VirtualService {vns}/{vs['metadata']['name']}: delegate/tcp/tls")
+        if (vs["metadata"].get("annotations") or {}).get(GATEWAY_SEMANTICS[0]) == GATEWAY_SEMANTICS[1]:
+            raise NotSimulated(f"VirtualService {vns}/{vs['metadata']['name']} with the internal gateway-semantics annotation")
+        rank = _visibility(spec.get("exportTo") or ["*"], vns, wns)
+        if rank is None or not spec.get("http"):
             continue
-        dr_namespaces = (ns, waypoint["metadata"]["namespace"], ROOT_NAMESPACE)
-        configs.append((_created(vs), vs["metadata"]["name"], vns, f"VirtualService {vns}/{vs['metadata']['name']}",
-                        [_vs_http(view, h, vns, dr_namespaces) for h in spec["http"]]))
-    configs.extend(_httproute_configs(view, svc, hostname))
-    configs.sort(key=lambda c: (c[0], c[1], c[2]))
+        candidates.append((rank, 1, _created(vs), vs["metadata"]["name"], vns, f"VirtualService {vns}/{vs['metadata']['name']}",
+                           lambda spec=spec, vns=vns: [_vs_http(view, h, vns, dr_namespaces) for h in spec["http"]]))
+    for created, name, rns, source, https in _httproute_configs(view, svc, hostname):
+        candidates.append((2, 0 if rns == wns else 1, created, name, rns, source, lambda https=https: https))
+    candidates.sort(key=lambda c: c[:5])
     routes = []
-    for _created_at, _name, _ns, source, https in configs:
+    for *_order, source, build in candidates:
         # sourceLabels matches are dropped at waypoints (waypointInboundRoute; istio/istio#51565)
-        routes.extend(_translate(source, https, lambda match: not match.get("sourceLabels")))
+        routes.extend(_translate(source, build(), port, lambda match: not match.get("sourceLabels")))
     return routes or None
 
 
-def _translate(source, https, keep):
-    """route.go BuildHTTPRoutesForVirtualService: the http rules in order, one route per kept match; a rule
-    without match, or a catch-all match, ends the VirtualService."""
+def _translate(source, https, port, keep):
+    """route.go BuildHTTPRoutesForVirtualService (a sidecar) and listener_waypoint.go waypointInboundRoute (a
+    waypoint): the http rules in order, one route per match TranslateRoute makes - none for a match on
+    another port than the listener's, none for a match not kept (sourceLabels); a rule without match, or a
+    catch-all route made (IsCatchAllRoute), ends the VirtualService."""
     routes = []
     for matches, destinations, fault in https:
         if not matches:
@@ -140,9 +170,11 @@ def _translate(source, https, keep):
             break
         ended = False
         for match in matches:
+            if match.get("port") is not None and match["port"] != port:
+                continue  # TranslateRoute: match.Port != listenPort -> nil
             if not keep(match):
                 continue
-            route = Route(source, {k: v for k, v in match.items() if k != "sourceLabels"}, destinations, fault)
+            route = Route(source, {k: v for k, v in match.items() if k not in ("sourceLabels", "port")}, destinations, fault)
             routes.append(route)
             if _catch_all(route.match):
                 ended = True
@@ -153,9 +185,10 @@ def _translate(source, https, keep):
 
 
 def _catch_all(match):
-    """pilot/pkg/networking/core/route/route.go IsCatchAllRoute: prefix "/" (or none), nothing else."""
+    """pilot/pkg/networking/core/route/route.go IsCatchAllRoute: prefix "/" (or none, route.go TranslateRouteMatch),
+    or regex ".*", and no header (the method is one), query or metadata match."""
     uri = match.get("uri")
-    return (uri is None or uri in (("prefix", "/"), ("path_prefix", "/"), ("path_prefix", ""))) \
+    return (uri is None or uri in (("prefix", "/"), ("path_prefix", "/"), ("path_prefix", ""), ("regex", ".*"))) \
         and not match.get("headers") and not match.get("query") and "method" not in match
 
 
@@ -292,6 +325,7 @@ def _httproute_configs(view, svc, hostname):
         https = []
         for route, port in items:  # route_collections.go mergeHTTPRoutes: oldest first, rules appended
             https.extend(_sorted_rules(view, route, port))
+        https.sort(key=_precedence)  # mergeHTTPRoutes: sortHTTPRoutes(baseVS.Http) over the merged rules
         oldest = items[0][0]
         configs.append((_created(oldest), key.replace("/", "~"), oldest["metadata"]["namespace"],
                         "HTTPRoute " + ", ".join(f"{r['metadata']['namespace']}/{r['metadata']['name']}" for r, _ in items),
@@ -315,7 +349,7 @@ def _sorted_rules(view, route, port):
                 raise NotSimulated(f"HTTPRoute backend {rns}/{ref['name']} that does not exist (ResolvedRefs False)")
             destinations.append((target, ref.get("port"), None, ref.get("weight", 1)))
         if not destinations:
-            raise NotSimulated("an HTTPRoute rule without backendRefs (Envoy answers 500)")
+            raise NotSimulated("an HTTPRoute rule without backendRefs (conversion.go convertHTTPRoute: a direct 404)")
         for match in rule.get("matches") or [None]:
             converted = {"port": port} if port is not None else {}
             if match:
@@ -349,7 +383,7 @@ def pick_weighted(rng, destinations):
     """Envoy weighted clusters: one pick per request, proportional to the weights."""
     total = sum(int(d[3] or 0) for d in destinations)
     if total <= 0:
-        raise NotSimulated("a route whose weights are all 0 (Envoy answers 500)")
+        raise NotSimulated("a route whose weights are all 0 (for an HTTPRoute conversion.go convertHTTPRoute: a direct 500)")
     point = rng.randrange(total)
     for dest in destinations:
         point -= int(dest[3] or 0)
@@ -427,7 +461,8 @@ def sidecar_routes(view, client, svc, port):
     candidates.sort(key=lambda c: c[:5])
     client_labels = labels(client)
     for *_order, source, build in candidates:
-        routes = _translate(source, build(), lambda m: set((m.get("sourceLabels") or {}).items()) <= set(client_labels.items()))
+        routes = _translate(source, build(), port,
+                            lambda m: set((m.get("sourceLabels") or {}).items()) <= set(client_labels.items()))
         if routes:
             return routes
     return None

@@ -4,9 +4,10 @@
 """fault_injection: delays and aborts for Services, as Istio VirtualServices applied by their waypoint.
 
 In ambient mode only a waypoint applies L7 faults (DESIGN.md section 1); without one the VirtualService
-is accepted and silently does nothing. At the waypoint every HTTPRoute and VirtualService for a host is
-merged in creation order, so a fault next to another route for the same requests either never fires or
-breaks that route. This module refuses both, before any change, and touches only the VirtualServices it
+is accepted and silently does nothing. At the waypoint the routes of every HTTPRoute and VirtualService for a
+host are concatenated in one list (the HTTPRoutes of the waypoint's namespace before public VirtualServices,
+_istio.route_order.waypoint_order), so a fault next to another route for the same requests either never
+fires or breaks that route. This module refuses both, before any change, and touches only the VirtualServices it
 made (labels in _fault_records).
 
 The planner (normalize, plan) is pure: parameters, live objects and the time in; objects to apply, to
@@ -44,11 +45,12 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio.fault_records 
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.kinds import SERVICE, HTTPROUTE, VIRTUALSERVICE
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.refs import object_ref, ref_of
-from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import run_concurrently
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import read_all, run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.labels import valid_dns_label
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import DOMAIN, host_matches, vs_applies_to_mesh
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.gateway_api import service_parents
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.waypoint_binding import serving_problem, waypoint_namespace
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_order import waypoint_order
 
 NAME_SUFFIX = "-fault"
 
@@ -181,12 +183,7 @@ def read_live(api, specs, concurrency):
         "httproutes": lambda: api.list(*HTTPROUTE, required=False),
         "virtualservices": lambda: api.list(*VIRTUALSERVICE, required=False),
     }
-    answers = {}
-    for name, items, error in run_concurrently(lambda n: reads[n](), sorted(reads), concurrency):
-        if error is not None:
-            raise error
-        answers[name] = items
-    return Live(**answers)
+    return Live(**read_all(reads, concurrency))
 
 
 # ---- the plan --------------------------------------------------------------------------------
@@ -223,8 +220,17 @@ def _split_destinations(route):
     return out
 
 
-def route_problem(spec, route, rules):
-    """An HTTPRoute that may take the fault's requests: the ways out."""
+def _order_text(other, fault_first, waypoint_ns):
+    """Which of the two a waypoint in waypoint_ns puts first (waypoint_order), and what follows for the fault."""
+    if fault_first:
+        return ("at the waypoint (namespace %s) the fault's VirtualService comes before %s, so the fault takes those "
+                "requests and breaks its routing" % (waypoint_ns, other))
+    return ("at the waypoint (namespace %s) %s comes before the fault's VirtualService, so it takes those requests "
+            "and the fault would never fire for them" % (waypoint_ns, other))
+
+
+def route_problem(spec, route, rules, fault_first=False, waypoint_ns=None):
+    """An HTTPRoute that may take the fault's requests: who wins at the waypoint, and the ways out."""
     where = "%s/%s" % (spec["namespace"], spec["service"])
     dests = _split_destinations(route)
     second = ("or remove the split for the duration of the check (ambient.mesh.traffic_split with state: absent) "
@@ -232,33 +238,47 @@ def route_problem(spec, route, rules):
               if dests else
               "or remove the route for the duration of the check and express its routing in the fault's "
               "VirtualService with destinations")
-    return ("%s already routes Service %s and its rule%s %s may take the requests the fault is for: at the "
-            "waypoint the routes for a host are merged in creation order, so the older one's rules shadow the "
-            "other's and the fault would never fire (or would break the route); limit the fault with match "
-            "to a path the route does not catch, %s"
-            % (object_ref(route), where, "s" if len(rules) > 1 else "", ", ".join(str(r) for r in rules), second))
+    return ("%s already routes Service %s and its rule%s %s may take the requests the fault is for: %s; limit the "
+            "fault with match to a path the route does not catch, %s"
+            % (object_ref(route), where, "s" if len(rules) > 1 else "", ", ".join(str(r) for r in rules),
+               _order_text(object_ref(route), fault_first, waypoint_ns or spec["namespace"]), second))
 
 
-def _virtualservice_problem(spec, vs, rules):
-    return ("%s already routes Service %s/%s and its http route%s %s may take the requests the fault is for: at "
-            "the waypoint it is merged with the fault in creation order, so the older one shadows the other; "
+def _virtualservice_problem(spec, vs, rules, fault_first=False, waypoint_ns=None):
+    return ("%s already routes Service %s/%s and its http route%s %s may take the requests the fault is for: %s; "
             "limit the fault with match to a path it does not route, or remove it for the duration of the check"
             % (object_ref(vs), spec["namespace"], spec["service"], "s" if len(rules) > 1 else "",
-               ", ".join(str(r) for r in rules)))
+               ", ".join(str(r) for r in rules),
+               _order_text(object_ref(vs), fault_first, waypoint_ns or spec["namespace"])))
+
+
+def _fault_stand_in(spec, live):
+    """The fault's VirtualService as the waypoint would order it: public (the module sets no exportTo), created
+    when the live one was if it stays, else now - after every object that exists."""
+    existing = _live_named(live, spec["namespace"], spec["name"])
+    stamp = "9999-12-31T23:59:59Z"
+    if existing is not None and is_fault(existing, spec["service"]):
+        stamp = existing["metadata"].get("creationTimestamp") or stamp
+    return {"kind": "VirtualService", "metadata": {"name": spec["name"], "namespace": spec["namespace"],
+                                                    "creationTimestamp": stamp}, "spec": {}}
 
 
 def other_routing(spec, service, live):
     """(routes beside the fault, problems): HTTPRoutes on the Service, and VirtualServices a waypoint merges
-    for its host (from the Service's or the waypoint's namespace), that may take the fault's requests."""
+    for its host (from the Service's or the waypoint's namespace, and visible to the waypoint), that may take
+    the fault's requests; each problem says which of the two the waypoint puts first (waypoint_order)."""
     key = (spec["namespace"], spec["service"])
     fqdn = "%s.%s.svc.%s" % (spec["service"], spec["namespace"], DOMAIN)
+    wp_ns = waypoint_namespace(service, live.namespaces.get(spec["namespace"]))
+    fault = _fault_stand_in(spec, live)
     problems, beside = [], []
     for route in sorted(routes_of(key, live), key=object_ref):
         beside.append(object_ref(route))
         rules = httproute_catches(route, spec.get("match"))
         if rules:
-            problems.append(route_problem(spec, route, rules))
-    read_by_waypoint = set([spec["namespace"], waypoint_namespace(service, live.namespaces.get(spec["namespace"]))])
+            fault_first = waypoint_order([route, fault], key, wp_ns)[0] is fault
+            problems.append(route_problem(spec, route, rules, fault_first, wp_ns))
+    read_by_waypoint = set([spec["namespace"], wp_ns])
     for vs in sorted(live.virtualservices, key=object_ref):
         vs_ns = vs["metadata"]["namespace"]
         if vs_ns == spec["namespace"] and is_fault(vs, spec["service"]):
@@ -267,10 +287,13 @@ def other_routing(spec, service, live):
             continue
         if not any(host_matches(h, vs_ns, fqdn) for h in (vs.get("spec") or {}).get("hosts") or []):
             continue
+        order = waypoint_order([vs, fault], key, wp_ns)
+        if vs not in order:
+            continue  # its exportTo hides it from the waypoint
         beside.append(object_ref(vs))
         rules = virtualservice_catches(vs, spec.get("match"))
         if rules:
-            problems.append(_virtualservice_problem(spec, vs, rules))
+            problems.append(_virtualservice_problem(spec, vs, rules, order[0] is fault, wp_ns))
     return beside, problems
 
 
@@ -382,15 +405,26 @@ def plan_fault(spec, live, now, problems):
     return virtual_service(spec, created_at(existing, now), catch_all), beside
 
 
+def _foreign_left(spec, obj):
+    return ("%s was left in place: it has the fault's name but not the labels %s=%s, %s=%s, so ambient.mesh did not "
+            "make it and state: absent does not delete it; if it is a fault someone forgot, delete it by hand"
+            % (object_ref(obj), MANAGED_BY, MANAGER, FAULT_FOR, spec["service"]))
+
+
 def plan(specs, live, now, prune_namespaces=()):
-    """{"apply", "delete", "prune", "faults"}, or AmbientMeshError naming every problem (nothing changed)."""
+    """{"apply", "delete", "prune", "faults", "warnings"}, or AmbientMeshError naming every problem (nothing
+    changed)."""
     problems = []
-    out = {"apply": [], "delete": [], "prune": [], "faults": []}
+    out = {"apply": [], "delete": [], "prune": [], "faults": [], "warnings": []}
     for spec in specs:
         if spec["state"] == "absent":
+            # by the collection's labels only, never by name: a same-named VirtualService of someone else stays
             gone = sorted(_ours_in(live, spec["namespace"], spec["service"]), key=object_ref)
             out["delete"] += gone
             out["faults"].append({"spec": spec, "object": None, "beside": [], "deleted": gone})
+            same_name = _live_named(live, spec["namespace"], spec["name"])
+            if same_name is not None and same_name not in gone:
+                out["warnings"].append(_foreign_left(spec, same_name))
             continue
         obj, beside = plan_fault(spec, live, now, problems)
         stale = sorted([vs for vs in _ours_in(live, spec["namespace"], spec["service"])
@@ -447,9 +481,12 @@ def run(api, params, check_mode, now=None):
     gone = planned["delete"] + planned["prune"]
     delete_all(api, gone, check_mode, params["concurrency"], done=[r["ref"] for r in results if r["changed"] and not check_mode])
     diff += [diff_entry(o, None) for o in gone]
-    return {"changed": any(r["changed"] for r in results) or bool(gone),
-            "faults": [_fault_result(f, results) for f in planned["faults"]],
-            "objects": summarize(results),
-            "deleted": [object_ref(o) for o in planned["delete"]],
-            "pruned": [object_ref(o) for o in planned["prune"]],
-            "diff": module_diff(diff)}
+    result = {"changed": any(r["changed"] for r in results) or bool(gone),
+              "faults": [_fault_result(f, results) for f in planned["faults"]],
+              "objects": summarize(results),
+              "deleted": [object_ref(o) for o in planned["delete"]],
+              "pruned": [object_ref(o) for o in planned["prune"]],
+              "diff": module_diff(diff)}
+    if planned["warnings"]:
+        result["warnings"] = planned["warnings"]
+    return result

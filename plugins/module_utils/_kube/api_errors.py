@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import json
 import re
+import socket
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.retry import RETRYABLE_STATUS
@@ -78,6 +79,17 @@ def _chain(exc):
 def is_refused(exc):
     """A connection the server's host refused (nothing listens there): ECONNREFUSED anywhere in the chain."""
     return any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)) or "Connection refused" in str(exc)
+
+
+def unresolved_text(exc):
+    """'the host name X does not resolve (why)' when the failure is a name resolution (DNS) error, else None."""
+    for err in _chain(exc):
+        if isinstance(err, socket.gaierror) or type(err).__name__ == "NameResolutionError":
+            host = getattr(err, "_host", None)  # urllib3's NameResolutionError keeps the name it failed on
+            why = getattr(err, "_reason", None) if not isinstance(err, socket.gaierror) else err
+            why = getattr(why, "strerror", None) or str(why or err)
+            return "the host name %sdoes not resolve (%s)" % ("%s " % host if host else "", why)
+    return None
 
 
 def connection_text(exc, url):

@@ -9,12 +9,13 @@ apply with the field manager ``ambient.mesh``, dryRun=All for check mode, LIST w
 and retries with backoff on 429/5xx/connection errors within a time budget per request.
 
 How a run meets a dead or failing API server (what an operator on call wants to see):
-- connection refused on the first request of a run, from a server that never answered in this run:
-  fail at once, naming the server URL (a wrong kubeconfig or a server that is down: retrying for a
-  minute helps neither);
-- a server that answered and then refuses or drops connections is an outage: retried with backoff,
-  but all requests of the run share one outage budget (`request_budget` seconds from the first
-  refused request), so a batch of 500 requests gives up together, not 500 times in a row;
+- connection refused on the first request of a run (a task: one module process), from a server that has
+  never answered from this host (or not within 24 h): fail at once, naming the server URL (a wrong
+  kubeconfig or port: retrying for a minute helps neither); a host name that does not resolve, the same;
+- a server that answered, in this run or in an earlier task on this host (answered.py keeps that fact
+  across module processes), and now refuses or drops connections is an outage: retried with backoff, but
+  all requests of the run share one outage budget (`request_budget` seconds from the first refused
+  request), so a batch of 500 requests gives up together, not 500 times in a row;
 - every retry is counted (`retries` in the result, by reason);
 - a 403 names the permission that is missing, from the Status the API server sends.
 """
@@ -28,6 +29,7 @@ import threading
 import time
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.answered import AnswerRecord, judge_refusal, unresolved_verdict
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.api_errors import (
     status_body,
     url_of,
@@ -35,6 +37,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._kube.api_errors impo
     connection_text,
     is_refused,
     status_of,
+    unresolved_text,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.kubeconfig import file_problem, kubeconfig_problem, unmask_paths
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.retry import (
@@ -98,36 +101,52 @@ class KubeApi(object):
     """One module run's view of the API server."""
 
     def __init__(self, module, budget_seconds=60, field_manager=FIELD_MANAGER, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, wall_clock=time.time, environ=None):
         if not HAS_KUBERNETES:
             raise AmbientMeshError("the kubernetes Python library is required on the host that runs this module: "
                                    "pip install kubernetes")
-        try:
-            self._client = get_api_client(module=module).client
-        except CoreException as exc:
-            raise AmbientMeshError(kubeconfig_problem(module.params) or "cannot connect to Kubernetes: %s"
-                                   % unmask_paths(str(exc), module.params))
-        except CONNECTION_ERRORS as exc:
-            # kubernetes.core asks for /version while it creates the client: this is the run's first request
-            raise AmbientMeshError("cannot reach the Kubernetes API server: %s; it has not answered once in this run, "
-                                   "so this was not retried: check that it runs and that kubeconfig, context or host "
-                                   "point at it" % connection_text(exc, url_of(exc)))
-        except FILE_ERRORS as exc:
-            raise AmbientMeshError(file_problem(module.params, exc))
-        self.url = getattr(getattr(self._client, "configuration", None), "host", None) or "the API server"
+        self.url = "the API server"
         self.field_manager = field_manager
         # Each request gets its own retry budget: a module that waits for minutes must still ride
         # out a 503 that comes late in its run.
         self.budget_seconds = budget_seconds
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock  # the records' time (answered.py): it outlives the process
+        self._environ = environ  # where the records are kept (answered.record_dir); None: os.environ
+        self._warn = getattr(module, "warn", None)
         self._discovered = {}
         self._lock = threading.Lock()
         self._answered = False  # the server answered (any HTTP status) at least once in this run
+        self._refusal = None  # answered.Verdict on the first refusal before any answer in this run
         self._outage_deadline = None  # while it refuses after having answered: when to give up
         self._retries = {}  # reason -> count
         self._retry_seconds = 0.0
+        self._client = self._connect(module)
+        self.url = getattr(getattr(self._client, "configuration", None), "host", None) or self.url
         self._own_the_retries()
+
+    def _connect(self, module):
+        """kubernetes.core's client. Creating it asks the server for /version and the API groups unless the
+        kubernetes client's discovery cache (a file in the temp dir) has them: then that is the run's first
+        request, judged as any other (_classify)."""
+        def create():
+            return get_api_client(module=module).client
+
+        try:
+            return call_with_retries(create, lambda exc: self._classify(exc, url_of(exc)),
+                                     _RequestBudget(self, self.budget_seconds), sleep=self._sleep,
+                                     on_retry=self._on_retry)
+        except CoreException as exc:
+            raise AmbientMeshError(kubeconfig_problem(module.params) or "cannot connect to Kubernetes: %s"
+                                   % unmask_paths(str(exc), module.params))
+        except CONNECTION_ERRORS as exc:
+            raise AmbientMeshError("cannot reach the Kubernetes API server: %s%s"
+                                   % (connection_text(exc, url_of(exc)), self._not_retried(exc)))
+        except FILE_ERRORS as exc:
+            raise AmbientMeshError(file_problem(module.params, exc))
+        except DynamicApiError as exc:  # a 5xx to discovery, retried until the budget ran out
+            raise api_error(exc, "discovery of the API server's groups")
 
     def _own_the_retries(self):
         """Leave every retry to request(): urllib3 under the kubernetes client would otherwise retry a
@@ -140,17 +159,48 @@ class KubeApi(object):
             pools.clear()
 
     # ---- transport ---------------------------------------------------------------------
-    def _classify(self, exc):
+    def _classify(self, exc, url=None):
         if isinstance(exc, DynamicApiError) and status_of(exc) in RETRYABLE_STATUS:
             return retry_after_seconds(getattr(exc, "headers", None), status_body(exc)) or 0
         if isinstance(exc, CONNECTION_ERRORS):
+            warning = None
             with self._lock:
-                if not self._answered and is_refused(exc):
-                    return None  # fail fast: nothing listens there, and nothing did in this run
+                if not self._answered:
+                    if unresolved_text(exc):
+                        return None  # fail fast: the name does not resolve (a typo, or a name that is gone)
+                    if is_refused(exc):
+                        if self._refusal is None:
+                            self._refusal = self._judge_refusal(url or self.url)
+                            warning = self._refusal.warning
+                        if not self._refusal.ride_out:
+                            return None  # fail fast: nothing listens there, and nothing answered from this host
                 if self._outage_deadline is None:
                     self._outage_deadline = self._clock() + self.budget_seconds
+            if warning and self._warn is not None:
+                self._warn("the Kubernetes API server %s refused the first request of this task, but %s"
+                           % (url or self.url, warning))
             return 0
         return None
+
+    def _record(self, url):
+        return AnswerRecord(url, environ=self._environ, clock=self._wall_clock)
+
+    def _judge_refusal(self, url):
+        """Read once per run, on the first refusal before any answer: did the server answer from this host before?"""
+        return judge_refusal(self._record(url).answered_at(), self._wall_clock(), self.budget_seconds)
+
+    def _not_retried(self, exc):
+        """Why a connection failure is final: the end of its message."""
+        with self._lock:
+            answered, refusal = self._answered, self._refusal
+        if answered:
+            return "; it answered earlier in this run (an outage): retried for up to %ss" % self.budget_seconds
+        unresolved = unresolved_text(exc)
+        if unresolved:
+            return "; " + unresolved_verdict(unresolved).note
+        if refusal is not None and is_refused(exc):
+            return "; " + refusal.note
+        return ""
 
     def _on_retry(self, exc, delay):
         reason = str(status_of(exc)) if isinstance(exc, DynamicApiError) else (
@@ -161,8 +211,11 @@ class KubeApi(object):
 
     def _answer(self):
         with self._lock:
+            first = not self._answered
             self._answered = True
             self._outage_deadline = None
+        if first:  # once per run: what tells a later task's refusal from a server that was never there
+            self._record(self.url).note_answer()
 
     @property
     def retries(self):
@@ -191,17 +244,9 @@ class KubeApi(object):
                                      sleep=self._sleep, on_retry=self._on_retry)
         except CONNECTION_ERRORS as exc:
             cause = connection_text(exc, self.url)
-            with self._lock:
-                answered = self._answered
-            if answered:
-                note = "; it answered earlier in this run (an outage): retried for up to %ss" % self.budget_seconds
-            elif is_refused(exc):
-                note = ("; it has not answered once in this run, so this was not retried: check that the API "
-                        "server runs and that kubeconfig, context or host point at it")
-            else:
-                note = ""
             raise AmbientMeshError("%s failed: cannot reach the Kubernetes API server: %s%s"
-                                   % (action or "%s %s" % (method, path), cause, note), cause=cause, transient=True)
+                                   % (action or "%s %s" % (method, path), cause, self._not_retried(exc)),
+                                   cause=cause, transient=True)
 
     # ---- discovery ---------------------------------------------------------------------
     def _group_version(self, group, version, refresh=False):

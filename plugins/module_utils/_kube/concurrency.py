@@ -26,3 +26,13 @@ def run_concurrently(func, items, workers):
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
         return list(pool.map(call, items))
+
+
+def read_all(reads, workers):
+    """Run named reads ({name: callable}) at once; {name: answer}, or the first error raised."""
+    answers = {}
+    for name, items, error in run_concurrently(lambda n: reads[n](), sorted(reads), workers):
+        if error is not None:
+            raise error
+        answers[name] = items
+    return answers

@@ -23,6 +23,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio.fault_records 
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.gateway_api import service_parents
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import service_for_host, vs_applies_to_mesh
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_order import waypoint_order
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.waypoint_binding import service_binding
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import condition_state
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import (
@@ -131,12 +132,6 @@ def find_misconfigurations(snapshot):
     findings += _all_weights_zero(snapshot)
     findings += _expired_faults(snapshot)
     return findings
-
-
-def creation_order(obj):
-    """How a waypoint orders the routes it merges for one host: oldest first, then by name."""
-    meta = obj.get("metadata") or {}
-    return (meta.get("creationTimestamp") or "", meta.get("namespace") or "", meta.get("name") or "")
 
 
 def _catch_all(obj):
@@ -276,9 +271,11 @@ def _routes_without_waypoint(snapshot):
 
 
 def _vs_and_route_on_same_service(snapshot):
-    """At a waypoint, HTTPRoutes become internal VirtualServices and every route for a host is merged in
-    creation order, so the oldest object's catch-all shadows all that come after it (Istio 1.30.3
-    pilot/pkg/networking/core/listener_waypoint.go). Nothing rejects or warns about the mix."""
+    """At a waypoint, HTTPRoutes become internal VirtualServices, and the routes of every VirtualService for a
+    host are concatenated in one list, so the first one's catch-all shadows all after it. The list (Istio
+    1.30.3 pilot/pkg/model/push_context.go VirtualServicesForGateway): VirtualServices private to the waypoint's
+    namespace, then those exported to it, then the HTTPRoutes of the waypoint's namespace, then the other
+    public ones in creation order (waypoint_order). Nothing rejects or warns about the mix."""
     routed = {}
     for route in snapshot.httproutes:
         for key in service_parents(route):
@@ -290,8 +287,8 @@ def _vs_and_route_on_same_service(snapshot):
         ns = vs["metadata"]["namespace"]
         for host in (vs.get("spec") or {}).get("hosts") or []:
             key = service_for_host(host, ns, snapshot.services)
-            if key is None or key not in routed or any(
-                    ns not in (key[0], g["metadata"]["namespace"]) for k, g in _served_keys(vs, snapshot) if k == key):
+            served = [g for k, g in _served_keys(vs, snapshot) if k == key]
+            if key is None or key not in routed or any(ns not in (key[0], g["metadata"]["namespace"]) for g in served):
                 continue  # a waypoint ignores it anyway (VS_IN_THIRD_NAMESPACE)
             routes = routed[key]
             if is_fault(vs):
@@ -300,17 +297,27 @@ def _vs_and_route_on_same_service(snapshot):
                 routes = [r for r in routes if virtualservice_route_overlap(vs, r)]
                 if not routes:
                     continue
-            ordered = sorted(routes + [vs], key=creation_order)
+            waypoint_ns = served[0]["metadata"]["namespace"] if served else key[0]
+            ordered = waypoint_order(routes + [vs], key, waypoint_ns)
+            if vs not in ordered:
+                continue  # its exportTo hides it from the waypoint: nothing is merged
             names = ", ".join("%s (created %s)" % (object_ref(o), o["metadata"].get("creationTimestamp") or "?")
                               for o in ordered)
             first = ordered[0]
-            shadow = ("the oldest, %s, has a catch-all rule, so the rules of %s never apply"
-                      % (object_ref(first), ", ".join(object_ref(o) for o in ordered[1:]))
-                      if _catch_all(first) else "a catch-all rule in one shadows every rule after it")
+            if _catch_all(first):
+                winner = ("%s comes first and has a catch-all rule, so it wins: the rules of %s never apply"
+                          % (object_ref(first), ", ".join(object_ref(o) for o in ordered[1:])))
+            else:
+                winner = ("%s comes first and wins for the requests its rules match; a catch-all rule in one "
+                          "shadows every rule after it" % object_ref(first))
+            where = ("waypoint %s/%s" % (served[0]["metadata"]["namespace"], served[0]["metadata"]["name"])
+                     if served else "a waypoint")
             out.append(_finding(
                 "VS_AND_HTTPROUTE_SAME_SERVICE", "error", vs,
-                "VirtualService %s/%s and HTTPRoute(s) route Service %s/%s; the waypoint merges them in creation "
-                "order: %s; %s" % (ns, vs["metadata"]["name"], key[0], key[1], names, shadow),
+                "VirtualService %s/%s and HTTPRoute(s) route Service %s/%s; %s merges their routes in this "
+                "order: %s (VirtualServices private to the waypoint's namespace, then those exported to it, then "
+                "the HTTPRoutes of the waypoint's namespace, then the other public ones in creation order); %s"
+                % (ns, vs["metadata"]["name"], key[0], key[1], where, names, winner),
                 "keep one: move the VirtualService's rules into the HTTPRoute (faults excepted), or remove "
                 "the HTTPRoute and recreate the VirtualService"))
     return out

@@ -32,10 +32,11 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import (
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.kinds import SERVICE, HTTPROUTE, GATEWAY, VIRTUALSERVICE, DESTINATIONRULE, WORKLOADS
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.refs import labels_of, object_ref, ref_of
-from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import run_concurrently
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import read_all, run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.labels import valid_dns_label, valid_label_value
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import condition_state, describe, wait_for
-from ansible_collections.ambient.mesh.plugins.module_utils._istio.waypoint_binding import serving_problem
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.waypoint_binding import serving_problem, waypoint_namespace
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_order import waypoint_order
 
 
 # What the collection puts on the objects it makes for a split, so that absent and pruning remove those
@@ -216,12 +217,7 @@ def read_live(api, specs, require_waypoint, concurrency):
         reads["workloads"] = lambda: sum((_list_in(api, w[0], w[1], namespaces) for w in WORKLOADS), [])
         if require_waypoint:
             reads["gateways"] = lambda: api.list(*GATEWAY)
-    answers = {}
-    for name, items, error in run_concurrently(lambda n: reads[n](), sorted(reads), concurrency):
-        if error is not None:
-            raise error
-        answers[name] = items
-    return Live(**answers)
+    return Live(**read_all(reads, concurrency))
 
 
 # ---- the plan --------------------------------------------------------------------------------
@@ -334,8 +330,8 @@ def unenforced_split_problem(base, live):
 
 
 def conflicts(spec, live):
-    """Mesh VirtualServices that route the Service's host and DestinationRules that split it into subsets:
-    at a waypoint they are merged with the HTTPRoute in creation order, so the older one wins."""
+    """Mesh VirtualServices that route the Service's host and DestinationRules that split it into subsets
+    (conflict_text says which configuration a waypoint applies first)."""
     fqdn = "%s.%s.svc.%s" % (spec["service"], spec["namespace"], DOMAIN)
     out = []
     for vs in live.virtualservices:
@@ -353,6 +349,38 @@ def conflicts(spec, live):
                 host_matches(dr_spec["host"], dr["metadata"]["namespace"], fqdn):
             out.append(dr)
     return out
+
+
+def conflict_text(spec, found, objects, live):
+    """For each conflict, what a waypoint does with it beside the split's HTTPRoute (Istio 1.30.3
+    push_context.go VirtualServicesForGateway, _mesh_info.findings.waypoint_order): a VirtualService private to
+    the waypoint's namespace or exported to it comes first and wins; a public one comes after the HTTPRoute
+    when the waypoint is in the Service's namespace, else the older of the two comes first. A
+    DestinationRule's subsets route nothing themselves."""
+    key = (spec["namespace"], spec["service"])
+    base = live.services.get(key)
+    wp_ns = waypoint_namespace(base, live.namespaces.get(spec["namespace"])) if base else spec["namespace"]
+    route = next((o for o in objects if o.get("kind") == HTTPROUTE[1]), None)
+    if route is not None:
+        current = next((r for r in live.httproutes if r["metadata"]["namespace"] == route["metadata"]["namespace"]
+                        and r["metadata"]["name"] == route["metadata"]["name"]), None)
+        route = dict(route, metadata=dict(route["metadata"], creationTimestamp=(
+            (current or {}).get("metadata", {}).get("creationTimestamp") or "9999-12-31T23:59:59Z")))
+    out = []
+    for obj in found:
+        if obj.get("kind") == DESTINATIONRULE[1]:
+            out.append("%s defines subsets of the host (a VirtualService split's half)" % object_ref(obj))
+            continue
+        order = waypoint_order([route, obj] if route is not None else [obj], key, wp_ns)
+        if obj not in order:
+            out.append("%s is not visible to the waypoint (exportTo) but routes the host elsewhere" % object_ref(obj))
+        elif order[0] is obj:
+            out.append("%s comes before the split's HTTPRoute at the waypoint (namespace %s) and wins: its rules "
+                       "take the requests they match and the split never sees them" % (object_ref(obj), wp_ns))
+        else:
+            out.append("the split's HTTPRoute comes before %s at the waypoint (namespace %s) and wins: the "
+                       "VirtualService's rules never apply to the requests the split takes" % (object_ref(obj), wp_ns))
+    return "; ".join(out)
 
 
 def _route_ports(spec, base, where, problems):
@@ -469,10 +497,9 @@ def plan(specs, live, require_waypoint=True, remove_conflicts=False):
         found = conflicts(spec, live)
         if found and not remove_conflicts:
             problems.problems.append(
-                "%s already routes or splits %s/%s, and at a waypoint the older configuration shadows an HTTPRoute: "
-                "set remove_conflicts: true to delete %s, as the lab did by hand"
-                % (" and ".join(object_ref(o) for o in found), spec["namespace"], spec["service"],
-                   "it" if len(found) == 1 else "them"))
+                "%s already routes or splits %s/%s: %s; set remove_conflicts: true to delete %s, as the lab did by "
+                "hand" % (" and ".join(object_ref(o) for o in found), spec["namespace"], spec["service"],
+                          conflict_text(spec, found, objects or [], live), "it" if len(found) == 1 else "them"))
         out["conflicts"] += [o for o in found if o not in out["conflicts"]]
         out["apply"] += objects
         out["delete"] += stale(spec, objects, live)

@@ -19,6 +19,13 @@ V151 = {"version": "v1.5.1", "src": str(GATEWAY_V151)}
 CRD = "customresourcedefinitions.apiextensions.k8s.io"
 
 
+@pytest.fixture(autouse=True)
+def own_answer_records(tmp_path, monkeypatch):
+    """This test's records of the servers that answered (module_utils/_kube/answered.py): a free port may be one
+    an earlier test's server answered on, which would make a dead server look like one in an outage."""
+    monkeypatch.setenv("AMBIENT_MESH_CACHE_DIR", str(tmp_path / "answered"))
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,7 +60,7 @@ def arm_403(m):
 REFUSED = [
     Case("api-server-never-answered", INFO, {"request_budget": 60}, [
         "cannot reach the Kubernetes API server: connection refused to http://127.0.0.1:",
-        "it has not answered once in this run, so this was not retried"], setup=dead_kubeconfig),
+        "it has never answered from this host, so this was not retried"], setup=dead_kubeconfig),
     Case("kubeconfig-missing", INFO, lambda m: {"kubeconfig": str(m.tmp_path / "no" / "kubeconfig")},
          # the path, split so that Ansible does not mask it (kubernetes.core declares kubeconfig no_log)
          ["kubeconfig kubeconfig in ", "/no/ does not exist (the kubeconfig option): give the path of a kubeconfig"]),

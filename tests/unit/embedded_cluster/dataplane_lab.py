@@ -95,10 +95,17 @@ class Lab:
         self.dataplane = DataPlane(cluster.api, seed=seed)
         cluster.api.dataplane = self.dataplane
 
-    def add_waypoint(self, ns="hello", name="waypoint", pods=1, services=("helloworld",)):
+    def add_waypoint(self, ns="hello", name="waypoint", pods=1, services=("helloworld",), for_ns=None):
         """A waypoint as `istioctl waypoint apply` makes it, bound through the namespace label; the
-        simulated istiod programs it; its pods are put here (labels of the rendered Deployment)."""
-        self.cluster.put(builders.waypoint(ns, name, programmed=None))
+        simulated istiod programs it; its pods are put here (labels of the rendered Deployment). With for_ns
+        the waypoint serves the Services of that namespace (istio.io/use-waypoint-namespace on it; the
+        waypoint's HBONE listener allows routes from All namespaces)."""
+        for_ns = for_ns or ns
+        gateway = builders.waypoint(ns, name, programmed=None)
+        if for_ns != ns:  # attachment from another namespace needs allowedRoutes (waypoints.go makeAllowedRoutes)
+            self.cluster.put(builders.namespace(ns))
+            gateway["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+        self.cluster.put(gateway)
         settle(lambda: self.cluster.get("apps/v1", "Deployment", name, ns) is not None, "waypoint Deployment")
         dep = self.cluster.get("apps/v1", "Deployment", name, ns)
         try:  # the Pod controller, where it runs, makes the waypoint's pods; else they are put here
@@ -107,9 +114,11 @@ class Lab:
             for i in range(pods):
                 self.cluster.put(pod(ns, f"{name}-5f7c9d-w{i:04d}", dep["spec"]["template"]))
         labels = dict(builders.AMBIENT, **{"istio.io/use-waypoint": name})
-        self.cluster.put(builders.namespace(ns, **labels))
+        if for_ns != ns:
+            labels["istio.io/use-waypoint-namespace"] = ns
+        self.cluster.put(builders.namespace(for_ns, **labels))
         for svc in services:
-            settle(lambda svc=svc: bound(self.cluster, ns, svc), f"{ns}/{svc} bound to its waypoint")
+            settle(lambda svc=svc: bound(self.cluster, for_ns, svc), f"{for_ns}/{svc} bound to its waypoint")
 
     def waypoint_pods(self, ns, name="waypoint"):
         return [p for p in self.cluster.list("v1", "Pod", ns)

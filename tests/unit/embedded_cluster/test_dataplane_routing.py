@@ -165,7 +165,10 @@ def abort_all(ns="hello", name="helloworld-fault", host="helloworld", match=None
 
 
 @pytest.mark.parametrize("route_first", [True, False])
-def test_routes_for_a_host_merge_in_creation_order(cluster, route_first):
+def test_httproute_of_the_waypoints_namespace_comes_before_a_public_virtualservice(cluster, route_first):
+    """pilot/pkg/model/push_context.go VirtualServicesForGateway: among the public VirtualServices the
+    gateway-semantics ones (the HTTPRoutes') of the waypoint's namespace come first ("consumer override"),
+    whatever their age; so the HTTPRoute's catch-all shadows the fault, older or newer."""
     lab = Lab(cluster)
     cluster.put(builders.split_route(weights=(50, 50)))
     cluster.put(abort_all())
@@ -174,7 +177,25 @@ def test_routes_for_a_host_merge_in_creation_order(cluster, route_first):
     lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", new if route_first else old)
     lab.add_waypoint()
     seen, _, _ = versions(lab, n=50)
-    if route_first:  # the older catch-all HTTPRoute shadows the newer fault
+    assert seen["fault filter abort"] == 0 and seen["v1"] + seen["v2"] == 50
+
+
+@pytest.mark.parametrize("route_first", [True, False])
+def test_waypoint_in_another_namespace_merges_in_creation_order(cluster, route_first):
+    """With the waypoint in another namespace (istio.io/use-waypoint-namespace) the Service's HTTPRoute is not
+    of the proxy's namespace: it and the public VirtualService are "the other public ones" of
+    VirtualServicesForGateway, in MergedVirtualServices' creation order (model/config.go
+    sortConfigByCreationTime), and the older catch-all shadows the newer."""
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    cluster.put(abort_all())
+    old, new = "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"
+    lab.created("gateway.networking.k8s.io/v1", "HTTPRoute", "hello", "helloworld", old if route_first else new)
+    lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", new if route_first else old)
+    lab.add_waypoint(ns="wp", for_ns="hello")
+    seen, meta, _ = versions(lab, n=50)
+    assert {m[2] for m in meta} == {"istio-envoy"}
+    if route_first:
         assert seen["fault filter abort"] == 0 and seen["v1"] + seen["v2"] == 50
     else:
         assert seen["fault filter abort"] == 50
@@ -182,16 +203,92 @@ def test_routes_for_a_host_merge_in_creation_order(cluster, route_first):
 
 def test_same_second_ties_break_by_name(cluster):
     """model/config.go sortConfigByCreationTime: same second -> by name; the HTTPRoute's generated
-    VirtualService is named hello~5000~helloworld.hello.svc.cluster.local, after "helloworld-fault"."""
+    VirtualService is named hello~5000~helloworld.hello.svc.cluster.local, after "helloworld-fault". Only
+    where both are "other public" VirtualServices of the waypoint (a waypoint in another namespace)."""
     lab = Lab(cluster)
     cluster.put(builders.split_route(weights=(50, 50)))
     cluster.put(abort_all())
     for api, kind, name in (("gateway.networking.k8s.io/v1", "HTTPRoute", "helloworld"),
                             ("networking.istio.io/v1", "VirtualService", "helloworld-fault")):
         lab.created(api, kind, "hello", name, "2026-01-01T00:00:00Z")
+    lab.add_waypoint(ns="wp", for_ns="hello")
+    seen, _, _ = versions(lab, n=20)
+    assert seen["fault filter abort"] == 20
+
+
+def test_private_virtualservice_comes_before_the_httproute(cluster):
+    """push_context.go initVirtualServices: exportTo "." makes a VirtualService private to its namespace;
+    VirtualServicesForGateway lists the private ones first, before any public one - the HTTPRoute's too."""
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    fault = abort_all()
+    fault["spec"]["exportTo"] = ["."]
+    cluster.put(fault)
+    lab.created("gateway.networking.k8s.io/v1", "HTTPRoute", "hello", "helloworld", "2026-01-01T00:00:00Z")
+    lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", "2026-01-01T00:00:01Z")
     lab.add_waypoint()
     seen, _, _ = versions(lab, n=20)
     assert seen["fault filter abort"] == 20
+
+
+def test_exportto_decides_what_a_waypoint_in_another_namespace_sees(cluster):
+    """initVirtualServices: a VirtualService private to the Service's namespace is in no list of the
+    waypoint's namespace (the HTTPRoute applies); one exported to the waypoint's namespace comes before the
+    public ones (VirtualServicesForGateway), the older HTTPRoute's too."""
+    lab = Lab(cluster)
+    cluster.put(builders.split_route(weights=(50, 50)))
+    fault = abort_all()
+    fault["spec"]["exportTo"] = ["."]
+    cluster.put(fault)
+    lab.created("gateway.networking.k8s.io/v1", "HTTPRoute", "hello", "helloworld", "2026-01-01T00:00:00Z")
+    lab.created("networking.istio.io/v1", "VirtualService", "hello", "helloworld-fault", "2026-01-01T00:00:01Z")
+    lab.add_waypoint(ns="wp", for_ns="hello")
+    seen, _, _ = versions(lab, n=20)
+    assert seen["fault filter abort"] == 0 and seen["v1"] + seen["v2"] == 20
+    fault["spec"]["exportTo"] = ["wp"]
+    cluster.put(fault)
+    seen, _, _ = versions(lab, n=20)
+    assert seen["fault filter abort"] == 20
+
+
+def multi_port_service(cluster):
+    cluster.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "multi", "namespace": "hello"},
+                 "spec": {"selector": {"app": "helloworld"},
+                          "ports": [{"name": "http-a", "port": 8080, "targetPort": 5000},
+                                    {"name": "http-b", "port": 9090, "targetPort": 5000}]}})
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_split_of_one_port_leaves_the_other_port_on_the_default_route(cluster, seed):
+    """route_collections.go: parentRef.port puts the port into every match (conversion.go augmentPortMatch);
+    route.go TranslateRoute makes no route of a match for another port; listener_waypoint.go
+    buildWaypointInboundHTTPRouteConfig falls back to the default inbound route (the Service) when no
+    VirtualService yields a route. So port 9090 keeps the Service's own balancing."""
+    lab = Lab(cluster, seed=seed)
+    multi_port_service(cluster)
+    cluster.put(builders.split_route(service_name="multi", port=8080, weights=(100,)))
+    route = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", "multi", "hello")
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": "helloworld-v2", "port": 5000, "weight": 1}]
+    cluster.put(route)
+    lab.add_waypoint(services=("helloworld", "multi"))
+    seen, meta, _ = versions(lab, n=100, url="http://multi.hello.svc.cluster.local:8080/hello")
+    assert seen == {"v2": 100} and {m[2] for m in meta} == {"istio-envoy"}
+    seen, meta, _ = versions(lab, url="http://multi.hello.svc.cluster.local:9090/hello")
+    assert abs(seen["v1"] / N - 0.5) < 0.1 and seen["v1"] + seen["v2"] == N, seen
+    assert {m[0] for m in meta} == {"200"} and {m[2] for m in meta} == {"istio-envoy"}
+
+
+def test_a_catch_all_for_another_port_does_not_end_the_virtualservice(cluster):
+    """listener_waypoint.go waypointInboundRoute asks IsCatchAllRoute only of a route TranslateRoute made; a
+    match for another port makes none (route.go), so the rules after it still apply on this port."""
+    lab = Lab(cluster)
+    vs = abort_all(match=[{"port": 6000}])
+    vs["spec"]["http"].append({"match": [{"uri": {"prefix": "/hello"}}],
+                               "route": [{"destination": {"host": "helloworld-v2"}}]})
+    cluster.put(vs)
+    lab.add_waypoint()
+    seen, _, _ = versions(lab, n=20)
+    assert seen == {"v2": 20}
 
 
 def test_virtualservice_in_a_third_namespace_is_ignored(cluster):

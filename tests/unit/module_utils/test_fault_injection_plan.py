@@ -153,3 +153,65 @@ def test_prune_takes_expired_labelled_faults_only_and_not_one_being_applied():
     planned = plan(normalize([FAULT], ["hello"]), live(*expired, fresh, unlabelled), NOW, ["hello"])
     assert [o["metadata"]["name"] for o in planned["prune"]] == ["a-fault", "b-fault"]
     assert [o["metadata"]["name"] for o in planned["apply"]] == ["httpbin-fault"]  # made anew, not pruned
+
+
+@pytest.mark.parametrize("objects, deleted, warned", [
+    ((fault_vs(),), ["httpbin-fault"], False),                                # ours: deleted
+    ((fault_vs(labels={}),), [], True),                                       # same name, no labels: left, warned
+    ((fault_vs(labels={"app.kubernetes.io/managed-by": "ambient.mesh"}),), [], True),  # half our labels
+    ((fault_vs(labels=OURS | {"ambient.mesh/fault-for": "other"}),), [], True),  # ours, for another Service
+    ((fault_vs(name="renamed"),), ["renamed"], False),                        # ours under another name: deleted
+    ((), [], False),
+])
+def test_absent_deletes_by_the_collections_labels_never_by_name(objects, deleted, warned):
+    planned = plan(normalize([{"service": "httpbin", "namespace": "hello", "state": "absent"}]), live(*objects), NOW)
+    assert [o["metadata"]["name"] for o in planned["delete"]] == deleted
+    assert bool(planned["warnings"]) is warned
+    if warned:
+        [text] = planned["warnings"]
+        assert text.startswith("VirtualService hello/httpbin-fault was left in place: it has the fault's name but "
+                               "not the labels app.kubernetes.io/managed-by=ambient.mesh, ambient.mesh/fault-for=httpbin")
+
+
+def _refusal(*objects):
+    with pytest.raises(AmbientMeshError) as err:
+        plan(normalize([FAULT]), live(*objects), NOW)
+    return err.value.msg
+
+
+def stamped(obj, stamp):
+    obj["metadata"]["creationTimestamp"] = stamp
+    return obj
+
+
+def test_refusal_names_the_httproute_of_the_waypoints_namespace_as_first():
+    """Istio 1.30.3 push_context.go VirtualServicesForGateway: the HTTPRoutes of the waypoint's namespace come
+    before the public VirtualServices - the fault's, new or old."""
+    route = stamped(split_route(ns="hello", service_name="httpbin", port=8000, name="r"), "2026-11-30T09:30:00Z")
+    for existing in ((), (stamped(fault_vs(), "2026-11-30T09:00:00Z"),)):
+        msg = _refusal(route, *existing)
+        assert ("at the waypoint (namespace hello) HTTPRoute hello/r comes before the fault's VirtualService, so it "
+                "takes those requests and the fault would never fire for them") in msg
+
+
+def test_refusal_names_an_older_fault_first_at_a_waypoint_of_another_namespace():
+    """With the waypoint in another namespace the HTTPRoute is one of the "other public" VirtualServices:
+    creation order (model/config.go sortConfigByCreationTime), so a fault made before the route comes first."""
+    route = stamped(split_route(ns="hello", service_name="httpbin", port=8000, name="r"), "2026-11-30T09:30:00Z")
+    ns = ambient_namespace("hello", waypoint="waypoint", **{"istio.io/use-waypoint-namespace": "wp"})
+    svc = bound(service("hello", "httpbin", port=8000))
+    lv = Live(namespaces=[ns], services=[svc], httproutes=[route],
+              virtualservices=[stamped(fault_vs(), "2026-11-30T09:00:00Z")])
+    with pytest.raises(AmbientMeshError) as err:
+        plan(normalize([FAULT]), lv, NOW)
+    assert ("at the waypoint (namespace wp) the fault's VirtualService comes before HTTPRoute hello/r, so the fault "
+            "takes those requests and breaks its routing") in err.value.msg
+
+
+def test_refusal_names_an_older_public_virtualservice_first():
+    other = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+             "metadata": {"name": "httpbin-routes", "namespace": "hello", "creationTimestamp": "2026-11-30T08:00:00Z"},
+             "spec": {"hosts": ["httpbin"], "http": [{"route": [{"destination": {"host": "httpbin"}}]}]}}
+    msg = _refusal(other)
+    assert ("at the waypoint (namespace hello) VirtualService hello/httpbin-routes comes before the fault's "
+            "VirtualService, so it takes those requests and the fault would never fire for them") in msg

@@ -109,25 +109,68 @@ def created(obj, stamp):
     return obj
 
 
-@pytest.mark.parametrize("route_stamp, vs_stamp, order, shadowed", [
-    ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", ["HTTPRoute hello/helloworld", "VirtualService hello/helloworld"],
-     "the oldest, HTTPRoute hello/helloworld, has a catch-all rule, so the rules of VirtualService hello/helloworld never apply"),
-    ("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", ["VirtualService hello/helloworld", "HTTPRoute hello/helloworld"],
-     "the oldest, VirtualService hello/helloworld, has a catch-all rule, so the rules of HTTPRoute hello/helloworld never apply"),
-    # same second: then by name
-    ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", ["HTTPRoute hello/a-route", "VirtualService hello/helloworld"], None),
+OLD, NEW = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
+ROUTE, VS = "HTTPRoute hello/helloworld", "VirtualService hello/helloworld"
+
+
+def wins(first, second):
+    return "%s comes first and has a catch-all rule, so it wins: the rules of %s never apply" % (first, second)
+
+
+@pytest.mark.parametrize("route_stamp, vs_stamp, waypoint_ns, export_to, order", [
+    # Istio 1.30.3 push_context.go VirtualServicesForGateway: the HTTPRoutes of the waypoint's namespace come
+    # before the public VirtualServices, older or newer
+    (OLD, NEW, "hello", None, [ROUTE, VS]),
+    (NEW, OLD, "hello", None, [ROUTE, VS]),
+    # a VirtualService private to the waypoint's namespace comes before every public one
+    (OLD, NEW, "hello", ["."], [VS, ROUTE]),
+    # a waypoint in another namespace: both are "other public" ones, in creation order
+    (OLD, NEW, "wp", None, [ROUTE, VS]),
+    (NEW, OLD, "wp", None, [VS, ROUTE]),
+    # ... and one exported to the waypoint's namespace comes before them
+    (OLD, NEW, "wp", ["wp"], [VS, ROUTE]),
 ])
-def test_vs_and_httproute_are_reported_in_creation_order(route_stamp, vs_stamp, order, shadowed):
-    route = created(split_route(name="a-route" if shadowed is None else None), route_stamp)
-    objects = [ambient_namespace("hello", waypoint="waypoint"), waypoint("hello"), service("hello", "helloworld"),
-               route, created(split_virtualservice(), vs_stamp)]
+def test_vs_and_httproute_finding_names_the_one_the_waypoint_puts_first(route_stamp, vs_stamp, waypoint_ns, export_to,
+                                                                        order):
+    labels = {"istio.io/use-waypoint-namespace": waypoint_ns} if waypoint_ns != "hello" else {}
+    vs = created(split_virtualservice(), vs_stamp)
+    if export_to:
+        vs["spec"]["exportTo"] = export_to
+    objects = [ambient_namespace("hello", waypoint="waypoint", **labels), waypoint(waypoint_ns),
+               service("hello", "helloworld"), created(split_route(), route_stamp), vs]
+    if waypoint_ns != "hello":
+        objects[1]["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
     [finding] = find_misconfigurations(snapshot(objects))
     assert finding["code"] == "VS_AND_HTTPROUTE_SAME_SERVICE"
     positions = [finding["message"].index(ref + " (created") for ref in order]
     assert positions == sorted(positions)
-    assert "merges them in creation order" in finding["message"]
-    if shadowed:
-        assert shadowed in finding["message"]
+    assert "waypoint %s/waypoint merges their routes in this order" % waypoint_ns in finding["message"]
+    assert wins(*order) in finding["message"]
+
+
+def test_same_second_at_a_waypoint_of_another_namespace_goes_by_generated_name():
+    """model/config.go sortConfigByCreationTime: same second -> by name; the HTTPRoute's VirtualService is
+    named hello~5000~helloworld.hello.svc.cluster.local (route_collections.go): after "helloworld", before
+    "zz-split"."""
+    objects = [ambient_namespace("hello", waypoint="waypoint", **{"istio.io/use-waypoint-namespace": "wp"}),
+               waypoint("wp"), service("hello", "helloworld"), created(split_route(), OLD),
+               created(split_virtualservice(), OLD)]
+    [finding] = find_misconfigurations(snapshot(objects))
+    assert wins(VS, ROUTE) in finding["message"]
+    objects[-1] = created(split_virtualservice(name="zz-split"), OLD)
+    [finding] = find_misconfigurations(snapshot(objects))
+    assert wins(ROUTE, "VirtualService hello/zz-split") in finding["message"]
+
+
+def test_a_virtualservice_the_waypoint_cannot_see_is_no_merge():
+    """push_context.go initVirtualServices: exportTo "." makes it private to the Service's namespace; a
+    waypoint in another namespace never gets it."""
+    vs = created(split_virtualservice(), OLD)
+    vs["spec"]["exportTo"] = ["."]
+    objects = [ambient_namespace("hello", waypoint="waypoint", **{"istio.io/use-waypoint-namespace": "wp"}),
+               waypoint("wp"), service("hello", "helloworld"), created(split_route(), NEW), vs]
+    objects[1]["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    assert [f["code"] for f in find_misconfigurations(snapshot(objects)) if f["code"] == "VS_AND_HTTPROUTE_SAME_SERVICE"] == []
 
 
 def test_what_a_waypoint_ignores_in_a_virtualservice():

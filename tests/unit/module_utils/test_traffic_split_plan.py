@@ -236,3 +236,31 @@ def test_route_status_problems(route, fragment):
         assert problem is None
     else:
         assert fragment in problem and "HTTPRoute hello/r (parent Service helloworld port 5000)" in problem
+
+
+def _vs(export_to=None, stamp="2026-01-01T00:00:00Z"):
+    vs = split_virtualservice()
+    vs["metadata"]["creationTimestamp"] = stamp
+    if export_to:
+        vs["spec"]["exportTo"] = export_to
+    return vs
+
+
+@pytest.mark.parametrize("state, winner", [
+    # Istio 1.30.3 push_context.go VirtualServicesForGateway: the HTTPRoutes of the waypoint's namespace before
+    # the public VirtualServices, however old
+    (live(virtualservices=[_vs()]),
+     "the split's HTTPRoute comes before VirtualService hello/helloworld at the waypoint (namespace hello) and wins"),
+    # a VirtualService private to the waypoint's namespace comes first
+    (live(virtualservices=[_vs(["."])]),
+     "VirtualService hello/helloworld comes before the split's HTTPRoute at the waypoint (namespace hello) and wins"),
+    # a waypoint in another namespace: creation order, the new HTTPRoute last
+    (live(virtualservices=[_vs()], ns=ambient_namespace("hello", waypoint="waypoint",
+                                                        **{"istio.io/use-waypoint-namespace": "wp"}),
+          gateways=[waypoint("wp")]),
+     "VirtualService hello/helloworld comes before the split's HTTPRoute at the waypoint (namespace wp) and wins"),
+])
+def test_conflict_names_what_the_waypoint_applies_first(state, winner):
+    with pytest.raises(AmbientMeshError) as err:
+        planned([LAB], state)
+    assert winner in err.value.msg

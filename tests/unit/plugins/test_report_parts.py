@@ -167,7 +167,11 @@ def test_a_fault_check_asks_for_no_split_so_its_chart_has_no_share_panel():
              step(2, label="httpbin abort 500", requests=50, error_rate=1.0, latency={"p50": 0.003, "p95": 0.004})]
     svg, _ = _report_chart.render_svg(steps, "fault_check")
     assert "asked-" not in svg and "measured-" not in svg
-    assert len(series_points(svg, "error-rate")) == 2 and len(series_points(svg, "latency-p50")) == 2
+    # one panel per check, no line joining two unrelated checks
+    assert 'id="panel-check-1"' in svg and 'id="panel-check-2"' in svg
+    assert 'id="error-rate"' not in svg and 'id="latency-p50"' not in svg
+    for check in (1, 2):
+        assert 'id="check-%d-error-rate"' % check in svg and 'id="check-%d-latency-p50"' % check in svg
 
 
 def test_no_chart_says_why(monkeypatch):
@@ -200,3 +204,48 @@ def test_a_records_steps_can_be_given_again_and_unknown_keys_are_refused():
     assert result.error_messages == [] and result.validated_parameters["steps"] == record["steps"]
     typo = dict(given, steps=[{"step": 1, "pased": True}])
     assert any("pased" in m for m in ArgumentSpecValidator(report_argument_spec()).validate(typo).error_messages)
+
+
+def _steps_table_cells(page):
+    """The rendered steps table as {header: [cell text per row]} (the first table with class "steps")."""
+    from html.parser import HTMLParser
+
+    class Table(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.inside, self.cell = [], False, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and ("class", "steps") in attrs:
+                self.inside = True
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+            elif self.inside and tag in ("th", "td"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag == "table":
+                self.inside = False
+            elif self.inside and tag in ("th", "td"):
+                self.rows[-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    table = Table()
+    table.feed(page)
+    head, *rows = table.rows
+    return {name: [row[i] for row in rows] for i, name in enumerate(head)}
+
+
+def test_the_html_steps_table_shows_each_steps_asked_and_measured_in_their_own_columns():
+    page = render_html(build_record(args(), WHEN), None, "no chart")
+    cells = _steps_table_cells(page)
+    assert cells["step"] == ["1", "2", "3"] and cells["label"] == ["5%", "25%", "50%"]
+    assert cells["asked"] == ["v1 95%, v2 5%", "v1 75%, v2 25%", "v1 50%, v2 50%"]
+    assert cells["measured"] == ["v1 95.5%, v2 4.5%", "v1 74.0%, v2 26.0%", "-"]
+    assert cells["counts"] == ["v1 191, v2 9", "-", "-"]
+    assert cells["requests"] == ["200", "200", "-"] and cells["error rate"][:2] == ["0.00%", "2.00%"]
+    assert cells["p95"][:2] == ["0.009s", "0.019s"]
