@@ -6,9 +6,6 @@
 Nothing is sent to the managed host and no connection is opened: the files are the controller's, and the chart's
 library (matplotlib) is needed there only."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 import importlib.util

@@ -2,10 +2,6 @@
 # Copyright: (c) 2026, ambient.mesh maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 
 class ModuleDocFragment(object):
     # The options of WAIT_ARG_SPEC in module_utils/_args.py; private to the collection.

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared argument specs, each documented by the doc fragment of the same name."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from copy import deepcopy
 

@@ -8,9 +8,6 @@ identical errors grouped ("500 objects: connection refused to https://127.0.0.1:
 length, and the per-object detail in the structured `errors` value; never one line per object.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 # A failure message longer than this is cut: the controller prints it, twice with -v; the
 # detail is in the structured return values.

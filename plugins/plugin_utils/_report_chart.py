@@ -11,9 +11,6 @@ panel each, with its own caption, and no line joining one check to the next.
 matplotlib is needed on the controller only (this runs in an action plugin, never on a managed host). Without it
 the report is still written, with its tables and a note that the chart needs matplotlib."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import io
 import math

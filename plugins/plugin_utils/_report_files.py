@@ -5,9 +5,6 @@
 a report never overwrites an earlier one. A directory that cannot be made or written is a ReportWriteError
 naming the path and why."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import os
 

@@ -4,9 +4,6 @@
 """ambient.mesh.report's HTML: one self-contained file (inline CSS and SVG, nothing fetched) with the run, the
 chart, a table of the steps and, per step, its gates and verdicts. Every value from the record is escaped."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import json
 from html import escape

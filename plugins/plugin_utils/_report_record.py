@@ -6,9 +6,6 @@ names it is written under and the short text table (one line per step) that the 
 
 Runs on the controller only (an action plugin's helper); standard library only."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 import json

@@ -9,9 +9,6 @@ after the first write says what was written (changed, namespaces, restarted, res
 the pending-restart marker (_restart.RESTART_PENDING) carries the restarts still owed to the next run.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 

@@ -6,9 +6,6 @@
 The restarts a failed run still owes are marked on their namespaces (_restart_pending).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import diff_entry
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import batch_error

@@ -12,9 +12,6 @@ it there, so the next run finishes the restarts; a workload restarted at or afte
 Apart from _restart (which a no-op run does not import): every run reads the marker.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 import re

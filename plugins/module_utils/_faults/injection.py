@@ -14,9 +14,6 @@ The planner (normalize, plan) is pure: parameters, live objects and the time in;
 delete, and the problems out. run() reads by LIST, applies in one batch and deletes concurrently.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 
@@ -259,8 +256,8 @@ def _fault_stand_in(spec, live):
     stamp = "9999-12-31T23:59:59Z"
     if existing is not None and is_fault(existing, spec["service"]):
         stamp = existing["metadata"].get("creationTimestamp") or stamp
-    return {"kind": "VirtualService", "metadata": {"name": spec["name"], "namespace": spec["namespace"],
-                                                    "creationTimestamp": stamp}, "spec": {}}
+    meta = {"name": spec["name"], "namespace": spec["namespace"], "creationTimestamp": stamp}
+    return {"kind": "VirtualService", "metadata": meta, "spec": {}}
 
 
 def other_routing(spec, service, live):

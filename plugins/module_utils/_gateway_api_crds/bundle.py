@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Gateway API CRDs at a pinned version and channel: load the bundle, plan, apply, wait."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.apply import apply_objects, diff_entries, summarize
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import module_diff

@@ -4,9 +4,6 @@
 """Which istiod programs a waypoint: the revisions, tags and default revision of a cluster (pure functions),
 for the waypoint module's refusal and mesh_info's finding alike."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import (
     DEFAULT_TAG_WEBHOOK,

@@ -9,9 +9,6 @@ an interrupted run left behind is found (mesh_info's FAULT_EXPIRED) and removed 
 prune_expired) by anyone, later. Imported by the fault_injection planner and by mesh_info's findings alike.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import datetime
 import re

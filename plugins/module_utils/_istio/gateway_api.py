@@ -4,9 +4,6 @@
 """Gateway API's concepts, once: its API groups, the identity of an installed bundle, a route's Service
 parents (GAMMA: parentRefs of kind Service in the core group)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._versions import is_version, parse_version
 

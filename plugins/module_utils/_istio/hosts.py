@@ -4,10 +4,6 @@
 """Istio's host names, once: a VirtualService or DestinationRule host resolved as istiod resolves it (short
 names relative to the object's namespace, wildcards), and whether a VirtualService applies to the mesh."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 
 DOMAIN = "cluster.local"
 

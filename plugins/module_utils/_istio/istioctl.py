@@ -11,9 +11,6 @@ istioctl's command line is validated first (validate_params), and positional arg
 finds the subcommand before it), so no value can be read as a flag.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import contextlib
 import json

@@ -18,9 +18,6 @@ in its own session) become the exception Terminated, so every `finally` runs: th
 killed and temporary files are removed.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import contextlib
 import os

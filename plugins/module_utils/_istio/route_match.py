@@ -15,9 +15,6 @@ exact values) or from an Exact header both require with different values; anythi
 expressions, methods, query parameters, header presence - counts as overlapping.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 PATH_TYPES = ("PathPrefix", "Exact")
 HEADER_TYPES = ("Exact", "RegularExpression")

@@ -5,9 +5,6 @@
 (Istio 1.30.3): which one's rules take a request first. Used by mesh_info's findings, fault_injection's
 refusals and traffic_split's conflicts alike."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import DOMAIN
 

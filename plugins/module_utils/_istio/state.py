@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Istio's control and data plane as the API shows them (istioctl keeps no install record)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import REVISION
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.refs import labels_of

@@ -6,9 +6,6 @@ namespace (pilot/pkg/serviceregistry/ambient/waypoints.go, fetchWaypointForServi
 label wins, "none" opts out), istio.io/use-waypoint-namespace naming where the waypoint lives, and
 istiod's istio.io/WaypointBound condition on the Service as the proof that it took effect."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import (
     SERVES,

@@ -13,9 +13,6 @@ answer. Its directory is $AMBIENT_MESH_CACHE_DIR, else $XDG_CACHE_HOME/ambient.m
 if the server had never answered (fail fast), it never fails because of the record.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import hashlib
 import json

@@ -4,9 +4,6 @@
 """What an API server's errors say, in words an operator can act on: the Status of a refused request,
 the permission a 403 lacks, a connection that failed."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import json
 import re

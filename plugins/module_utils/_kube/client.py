@@ -20,9 +20,6 @@ How a run meets a dead or failing API server (what an operator on call wants to 
 - a 403 names the permission that is missing, from the Status the API server sends.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import json
 import threading

@@ -5,9 +5,6 @@
 KubeApi, which every module builds first, fails with the install hint; the stand-in exception classes
 keep the `except` clauses of the other files valid meanwhile."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 __all__ = ["ApiException", "CONNECTION_ERRORS", "CoreException", "CoreV1Api", "DynamicApiError", "FILE_ERRORS",
            "HAS_KUBERNETES", "get_api_client", "stream"]

@@ -5,9 +5,6 @@
 k8s_exec does: the kubernetes client's stream() over a WebSocket, stdout and stderr kept apart, the
 exit code read from the status channel (channel 3)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import collections
 import json

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Retries with exponential backoff and full jitter, within a time budget."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import random
 import time

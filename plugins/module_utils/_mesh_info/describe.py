@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """mesh_info: read the cluster with a handful of concurrent LISTs and describe the mesh."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.control_planes import control_planes
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.fault_records import (

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Known ambient misconfigurations, found in a snapshot of the cluster (pure functions)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.control_planes import (
     describe_planes,

@@ -11,9 +11,6 @@ with what was written before it: changed, done (refs), results (those objects), 
 grouped errors (see _errors.batch_error).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.diff import (
     apply_is_noop,

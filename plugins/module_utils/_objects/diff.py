@@ -10,9 +10,6 @@ without server-managed fields and ``{}`` stands for an absent one (created: befo
 deleted: after is ``{}``). Modules compute it always and return it only in diff mode.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 import hashlib

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The (apiVersion, kind) of every object the collection reads or writes, declared once."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 NAMESPACE = ("v1", "Namespace")
 SERVICE = ("v1", "Service")

@@ -7,9 +7,6 @@ Only the keys the collection manages are ever written, as a JSON merge patch wit
 manager ambient.mesh; every other label and annotation is left as it is.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 

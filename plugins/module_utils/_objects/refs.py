@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """How messages and results name an object, and an object's labels: the same for every kind."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 
 def labels_of(obj):
     return (obj.get("metadata") or {}).get("labels") or {}

@@ -8,10 +8,6 @@ run's cost: the controller parses, stores and templates all of it. By default a 
 objects it changed (would change, in check mode) and names the others in ``unchanged``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 
 def shape_results(entries, name_of, mode, slim=None):
     """(listed entries, summary keys) for a module's per-object list.

@@ -8,9 +8,6 @@ run_with_api returns the records as `waits`, with a warning for each wait longer
 seconds: the controller shows warnings even without -v.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import threading
 import time

@@ -5,9 +5,6 @@
 task's arguments with ansible-core's ArgumentSpecValidator on the controller, and the documentation stub
 plugins/modules/report.py, whose AnsibleModule call lets ansible-test's validate-modules hold the docs against it."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 

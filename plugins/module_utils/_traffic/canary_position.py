@@ -9,9 +9,6 @@ it was in; the next run resumes from them instead of from the first step. Pure: 
 from ambient.mesh.mesh_info (the canary role's state.yml reads them, the filter canary_position calls this).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 ACTIONS = ("run", "rollback")
 PROMOTIONS = ("route", "collapse", "scale_down_stable")

@@ -8,9 +8,6 @@ one run, each followed by its own --write-out; %{http_code} is 000 when no respo
 %{exitcode} is the transfer's own exit code (7.75.0); %header{name} a response header (7.84.0).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import binascii
 import math

@@ -3,9 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """traffic_probe: choose the client pod, run one curl for N requests in it, measure, judge."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import math
 import re

@@ -14,9 +14,6 @@ delete, problems and warnings out. run() reads by LIST, applies in one batch and
 route status.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.apply import (
     NAMESPACES_PER_LIST,

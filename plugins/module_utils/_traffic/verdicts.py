@@ -16,9 +16,6 @@ exactly (any response from that backend fails it). With k backends, each test ru
 conservative by a factor of two.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import math
 
