@@ -22,7 +22,7 @@ step() {  # name minutes command...: a step that runs longer than its minutes is
 # Leg 1 runs every test. Leg 2 runs the unit tests and the integration tests marked core_compat (every
 # module and role through ansible-playbook, the docs, imports, argument handling, istioctl deadlines and
 # TMPDIR, ansible-runner): what can differ with ansible-core or Python. pytest.ini says what the marks mean.
-step "unit + integration tests, Python 3.11 / ansible-core 2.19" 45 \
+step "unit + integration tests, Python 3.11 / ansible-core 2.19" 55 \
   .venv/bin/python -m pytest -q -n auto --durations=15 tests
 step "unit + core_compat integration tests, Python 3.13 / newest ansible-core" 20 \
   .venv-latest/bin/python -m pytest -q -n auto --durations=10 -m "not integration or core_compat" tests

@@ -87,7 +87,9 @@ def test_the_labs_delay_and_abort_checks_pass_and_leave_nothing(lab, playbook):
     for step in (delay, abort):
         assert step["passed"] is True and [(g["name"], g["passed"]) for g in step["gates"]] == [("baseline back", True)]
         assert step["details"]["baseline"]["requests"] == 20
-    assert '<g id="latency-p50">' in page and '<g id="error-rate">' in page
+    # one chart panel per check, each with its error rate and latency
+    for check in (1, 2):
+        assert '<g id="check-%d-latency-p50">' % check in page and '<g id="check-%d-error-rate">' % check in page
     assert "httpbin/httpbin abort 500 100%" in result.stdout and "report: " in result.stdout  # the summary, printed
 
 

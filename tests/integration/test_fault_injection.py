@@ -96,8 +96,8 @@ def test_refused_without_a_waypoint_with_zero_writes(mesh, playbook):
     mark = mesh.mark()
     refused = playbook.run(MODULE, {"faults": [LAB_FAULT]}, fails=[
         "cannot inject the faults, nothing was changed: no waypoint serves Service hello/httpbin "
-        "(istio.io/WaypointBound is not True (not reported yet)): the fault would silently not apply - in ambient "
-        "mode only a waypoint applies L7 faults; add a waypoint first, for example ambient.mesh.waypoint with "
+        "(no istio.io/use-waypoint label on it or on namespace hello): the fault would silently not apply - in ambient "
+        "mode only a waypoint applies L7 faults; deploy and bind one first, for example ambient.mesh.waypoint with "
         "waypoints: [{namespace: hello, enroll_namespace: true}] (or the ambient.mesh.waypoint role), then run "
         "this again"])
     assert refused["changed"] is False

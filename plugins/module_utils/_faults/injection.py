@@ -194,9 +194,8 @@ def silent_fault_problem(service, live):
     why = problem[0]
     if not why.startswith("no waypoint serves"):
         why = "no waypoint serves %s (%s)" % (ref_of("Service", meta["namespace"], meta["name"]), why)
-    return ("%s: the fault would silently not apply - in ambient mode only a waypoint applies L7 faults; %s "
-            "(for example ambient.mesh.waypoint with waypoints: [{namespace: %s, enroll_namespace: true}], or the "
-            "ambient.mesh.waypoint role), then run this again" % (why, problem[1], meta["namespace"]))
+    return ("%s: the fault would silently not apply - in ambient mode only a waypoint applies L7 faults; %s, then run "
+            "this again" % (why, problem[1]))
 
 
 def routes_of(service_key, live):

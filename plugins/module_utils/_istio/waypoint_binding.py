@@ -88,8 +88,8 @@ def serving_problem(service, namespace, gateways=None):
     holder = binding_holder(service, namespace)
     if holder is None:
         return ("no waypoint serves %s (no %s label on it or on namespace %s)" % (ref, USE_WAYPOINT, meta["namespace"]),
-                "deploy and bind one first (ambient.mesh.waypoint with enroll_namespace: true, or the "
-                "ambient.mesh.waypoint role)")
+                "deploy and bind one first, for example ambient.mesh.waypoint with waypoints: [{namespace: %s, "
+                "enroll_namespace: true}] (or the ambient.mesh.waypoint role)" % meta["namespace"])
     if labels_of(holder)[USE_WAYPOINT] == "none":
         return ("%s opts out of waypoints (%s=none on %s)" % (ref, USE_WAYPOINT, object_ref(holder)),
                 "remove the opt-out")

@@ -30,7 +30,9 @@ def refused(case_id, waypoints, fragment, setup=None, **args):
 BAD_INPUTS = [
     # issue 11 item 9: it used to say "namespace is required"
     refused("namespace-uppercase", [{"namespace": "Hello", "enroll_namespace": True}],
-            "waypoints[0].namespace 'Hello' is not a valid name: it must be a DNS-1123 label"),
+            "waypoints[0].namespace 'Hello' is not a valid name: it has uppercase letters, and Kubernetes names must be a "
+            "DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 "
+            "characters: use 'hello'"),
     refused("namespace-empty", [{"namespace": ""}], "waypoints[0].namespace is required"),
     refused("namespace-too-long", [{"namespace": "n" * 64}], "waypoints[0].namespace 'nnnn"),
     refused("enroll-namespaces-entry-invalid", [{"namespace": "hello", "enroll_namespaces": ["team_a"]}],
