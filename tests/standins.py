@@ -15,3 +15,18 @@ class ModuleStandIn:
 
     def requires(self, *args, **kwargs):
         pass
+
+
+class FakeTime:
+    """A monotonic clock that moves only when the code under test sleeps: a minute of retries in no time."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -16,7 +16,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._errors import Ambien
 from ansible_collections.ambient.mesh.plugins.module_utils._kube import answered
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.answered import AnswerRecord, judge_refusal, server_key
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi
-from standins import ModuleStandIn
+from standins import FakeTime, ModuleStandIn
 
 NOW = 1767225600.0  # 2026-01-01T00:00:00Z
 
@@ -28,21 +28,6 @@ class Warned(ModuleStandIn):
 
     def warn(self, text):
         self.warnings.append(text)
-
-
-class FakeTime:
-    """A monotonic clock that moves only when the code under test sleeps: a 60 s ride-out in no time."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def free_port():

@@ -8,22 +8,7 @@ import pytest
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.client import KubeApi
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.retry import retry_after_seconds
-from standins import ModuleStandIn
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps (or the test says so)."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from standins import FakeTime, ModuleStandIn
 
 
 def api_with(kubeconfig, fake, budget_seconds=20):
