@@ -133,7 +133,15 @@ class EnvoyConnection:
         if "abort" in fault and routing.fault_hits(rng, fault["abort"][1]):
             # fault_filter.cc abortWithStatus: sendLocalReply(status, "fault filter abort")
             return self._local_reply(req, fault["abort"][0], b"fault filter abort", delay)
+        if isinstance(route.destinations, routing.Direct):
+            return self._local_reply(req, route.destinations.status, b"", delay)
         target, port, subset, _weight = routing.pick_weighted(rng, route.destinations)
+        if target is None:
+            # a converted HTTPRoute's backend that is no Service: the proxy has no such cluster. Gateway-semantics
+            # routes set cluster_not_found_response_code 500 (route/route.go applyHTTPRouteDestination); Envoy's
+            # router answers it with no body (router.cc: no cluster -> sendLocalReply(clusterNotFoundResponseCode,
+            # ""), response flag NC)
+            return self._local_reply(req, 500, b"", delay)
         self.check_cluster(target)
         endpoints = dp.view.endpoints(target, port, subset)
         if not endpoints:

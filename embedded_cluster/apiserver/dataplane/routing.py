@@ -38,6 +38,11 @@ Rules, each from the file named:
   for the same namespace/port/host merged oldest first (mergeHTTPRoutes, conversion.go
   sortRoutesByCreationTime) and the merged rules sorted again (sortHTTPRoutes, stable), named by that key with
   "/" -> "~" and the oldest route's creation time; it carries the gateway-semantics annotation (routeMeta).
+- conversion.go convertHTTPRoute / buildDestination: a rule whose backend weights sum to 0 is a direct response,
+  404 without backendRefs, 500 with only weight-0 ones; a backend Service that does not exist keeps its share,
+  and the proxy, which has no cluster for it, answers 500 (route/route.go: gateway-semantics routes set
+  cluster_not_found_response_code). A route in a third (consumer) namespace is public; a waypoint leaves it
+  out (getVirtualServiceForWaypoint, above) unless it is in the waypoint's own namespace.
 - Weighted destinations are Envoy weighted clusters: one pick per request. Faults: Envoy's fault filter
   (source/extensions/filters/http/fault/fault_filter.cc) picks delay and abort independently per request,
   the delay first, then the abort, whose local reply is the status with body `fault filter abort`.
@@ -54,11 +59,19 @@ VS_HTTP_FIELDS = {"name", "match", "route", "fault"}
 VS_MATCH_FIELDS = {"name", "uri", "headers", "queryParams", "method", "port", "sourceLabels"}
 
 
+class Direct:
+    """A route's direct response (route.go ApplyDirectResponse: the status, and no body when none is set)."""
+
+    def __init__(self, status):
+        self.status = status
+
+
 class Route:
     def __init__(self, source, match, destinations, fault):
         self.source = source  # "VirtualService ns/name" | "HTTPRoute ns/name"
         self.match = match  # dict: uri (kind, value), headers [(name, kind, value)], method, query, port
-        self.destinations = destinations  # [(Service, port, subset labels | None, weight)]
+        # [(Service | None when it does not exist, port, subset labels | None, weight)], or a Direct
+        self.destinations = destinations
         self.fault = fault  # {"delay": (seconds, percent), "abort": (status, percent)}
 
     def matches(self, req, port):
@@ -148,7 +161,7 @@ def waypoint_routes(view, svc, port, waypoint):
             continue
         candidates.append((rank, 1, _created(vs), vs["metadata"]["name"], vns, f"VirtualService {vns}/{vs['metadata']['name']}",
                            lambda spec=spec, vns=vns: [_vs_http(view, h, vns, dr_namespaces) for h in spec["http"]]))
-    for created, name, rns, source, https in _httproute_configs(view, svc, hostname):
+    for created, name, rns, source, https in _httproute_configs(view, svc, hostname, namespaces=(ns, wns)):
         candidates.append((2, 0 if rns == wns else 1, created, name, rns, source, lambda https=https: https))
     candidates.sort(key=lambda c: c[:5])
     routes = []
@@ -304,7 +317,11 @@ def _seconds(duration):
 
 
 # ---- HTTPRoutes (Gateway API, mesh parent) -----------------------------------------------------------
-def _httproute_configs(view, svc, hostname):
+def _httproute_configs(view, svc, hostname, namespaces=None):
+    """The converted VirtualServices of the HTTPRoutes whose parent is the Service, one per (route namespace, port,
+    host) key; with `namespaces`, only those of routes in these namespaces (a waypoint: the Service's and its own,
+    listener_waypoint.go getVirtualServiceForWaypoint). A route in a third (consumer) namespace is public
+    (route_collections.go sets no exportTo), so a sidecar client sees it."""
     ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
     by_key = {}
     for route in view.all("gateway.networking.k8s.io", "httproutes"):
@@ -314,8 +331,8 @@ def _httproute_configs(view, svc, hostname):
             if ref.get("kind") != "Service" or ref.get("group", "") not in ("", "core") or ref.get("name") != name \
                     or ref.get("namespace", rns) != ns:
                 continue
-            if rns != ns:
-                raise NotSimulated(f"HTTPRoute {rns}/{route['metadata']['name']} attached to a Service in {ns} (consumer route)")
+            if namespaces is not None and rns not in namespaces:
+                continue
             port = ref.get("port")
             key = f"{rns}/{port}/{hostname}" if port is not None else f"{rns}/{hostname}"
             by_key.setdefault(key, []).append((route, port))
@@ -342,14 +359,18 @@ def _sorted_rules(view, route, port):
         destinations = []
         for ref in rule.get("backendRefs") or []:
             if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in ("", "core") \
-                    or ref.get("namespace", rns) != rns or ref.get("filters"):
+                    or ref.get("filters"):
                 raise NotSimulated(f"HTTPRoute backendRef {ref}")
-            target = view.service(rns, ref["name"])
-            if target is None:
-                raise NotSimulated(f"HTTPRoute backend {rns}/{ref['name']} that does not exist (ResolvedRefs False)")
+            # conversion.go buildDestination: the backend's namespace defaults to the route's (a mesh route needs no
+            # ReferenceGrant, route_collections.go enforceRefGrant = !mesh); a Service that does not exist keeps its
+            # host (ResolvedRefs False, BackendNotFound) and the route its share; the proxy has no cluster for it
+            # (None here)
+            target = view.service(ref.get("namespace") or rns, ref["name"])
             destinations.append((target, ref.get("port"), None, ref.get("weight", 1)))
-        if not destinations:
-            raise NotSimulated("an HTTPRoute rule without backendRefs (conversion.go convertHTTPRoute: a direct 404)")
+        if sum(int(d[3] or 0) for d in destinations) == 0:
+            # conversion.go convertHTTPRoute (weightSum == 0): no backendRefs at all -> a direct 404; backends
+            # that all weigh 0 -> a direct 500 ("per the Gateway API spec")
+            destinations = Direct(404 if not destinations else 500)
         for match in rule.get("matches") or [None]:
             converted = {"port": port} if port is not None else {}
             if match:
@@ -383,7 +404,7 @@ def pick_weighted(rng, destinations):
     """Envoy weighted clusters: one pick per request, proportional to the weights."""
     total = sum(int(d[3] or 0) for d in destinations)
     if total <= 0:
-        raise NotSimulated("a route whose weights are all 0 (for an HTTPRoute conversion.go convertHTTPRoute: a direct 500)")
+        raise NotSimulated("a VirtualService route whose weights are all 0")
     point = rng.randrange(total)
     for dest in destinations:
         point -= int(dest[3] or 0)

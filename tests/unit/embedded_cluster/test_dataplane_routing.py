@@ -322,6 +322,71 @@ def test_a_request_no_route_matches_gets_404(cluster):
     assert result.stdout == b"fault filter abort|500"
 
 
+# ---- what an HTTPRoute asks that no backend can serve (issue 22, item 3) --------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_backend_that_is_no_service_answers_500_for_its_share(cluster, seed):
+    """conversion.go buildDestination keeps a missing Service's host in the route (ResolvedRefs False,
+    BackendNotFound); the waypoint has no cluster for it, and a gateway-semantics route answers that with
+    cluster_not_found_response_code 500 (route/route.go applyHTTPRouteDestination), no body (Envoy router.cc)."""
+    lab = Lab(cluster, seed=seed)
+    route = builders.split_route(weights=(50, 50))
+    route["spec"]["rules"][0]["backendRefs"][1]["name"] = "helloworld-v3"  # no such Service
+    cluster.put(route)
+    lab.add_waypoint()
+    [parent] = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", "helloworld", "hello")["status"]["parents"]
+    assert {c["type"]: c["reason"] for c in parent["conditions"]}["ResolvedRefs"] == "BackendNotFound"
+    # each reply's body, then its status and server on a line of their own (a 500's body is empty)
+    text = lab.curl("-sS", "-w", "\n@%{http_code} %header{server}\n", URL + "?[1-%d]" % N).stdout.decode()
+    replies = collections.Counter((status, "v1" if "version: v1" in body else body.strip())
+                                  for body, status in re.findall(r"(.*?)\n?@(\d+ [\w-]+)\n", text, re.S))
+    assert set(replies) == {("200 istio-envoy", "v1"), ("500 istio-envoy", "")}, replies
+    assert sum(replies.values()) == N and abs(replies["500 istio-envoy", ""] / N - 0.5) < 0.1, replies
+
+
+def test_weights_that_are_all_0_answer_500_and_a_rule_without_backends_404(cluster):
+    """conversion.go convertHTTPRoute: weightSum == 0 -> a direct response, 404 when the rule lists no
+    backendRefs, 500 when every backend weighs 0 ("per the Gateway API spec"); the other rules still route."""
+    lab = Lab(cluster)
+    route = builders.split_route(weights=(0, 0))
+    route["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "/zero"}}]
+    route["spec"]["rules"] += [{"matches": [{"path": {"type": "PathPrefix", "value": "/none"}}]},
+                               {"backendRefs": [{"name": "helloworld-v2", "port": 5000}]}]
+    cluster.put(route)
+    lab.add_waypoint()
+    base = "http://helloworld.hello.svc.cluster.local:5000"
+    for path, answer in (("/zero", b"|500|istio-envoy"), ("/none", b"|404|istio-envoy")):
+        result = lab.curl("-sS", "-w", "|%{http_code}|%header{server}", base + path)
+        assert result.stdout == answer, result.stdout
+    assert versions(lab, n=20, url=base + "/hello")[0] == {"v2": 20}
+
+
+@pytest.mark.parametrize("waypoint_ns", ["hello", "wp"])
+def test_a_consumer_route_is_accepted_but_only_the_waypoints_own_namespace_counts(cluster, waypoint_ns):
+    """An HTTPRoute in a third namespace whose parent is the Service: Accepted (route_status), but
+    listener_waypoint.go getVirtualServiceForWaypoint takes only the configs of the Service's namespace and the
+    waypoint's own, so the waypoint routes as if it were not there - unless the route lives in the waypoint's
+    namespace (istio.io/use-waypoint-namespace)."""
+    lab = Lab(cluster)
+    cluster.put(builders.namespace("consumer"))
+    if waypoint_ns != "hello":
+        lab.add_waypoint(ns=waypoint_ns, for_ns="hello")
+    else:
+        lab.add_waypoint()
+    for ns in ("consumer", waypoint_ns):
+        route = builders.split_route(ns=ns, weights=(100,), name="only-v2")
+        route["spec"]["parentRefs"][0]["namespace"] = "hello"
+        route["spec"]["rules"][0]["backendRefs"] = [{"name": "helloworld-v2", "namespace": "hello", "port": 5000}]
+        cluster.put(route)
+        [parent] = cluster.get("gateway.networking.k8s.io/v1", "HTTPRoute", "only-v2", ns)["status"]["parents"]
+        assert {c["type"]: c["status"] for c in parent["conditions"]}["Accepted"] == "True"
+        seen, meta, _ = versions(lab, n=N if ns == "consumer" else 20)
+        assert {m[2] for m in meta} == {"istio-envoy"}
+        if ns == "consumer":
+            assert abs(seen["v1"] / N - 0.5) < 0.1 and seen["v1"] + seen["v2"] == N, seen
+        else:
+            assert seen == {"v2": 20}
+
+
 # ---- sidecar clients ------------------------------------------------------------------------------------
 def sidecar_client(lab, cluster, ns="legacy", app="curl"):
     """The lab's curl client as the injector leaves it (the test cluster runs no injection webhook): the
