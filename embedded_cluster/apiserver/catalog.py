@@ -4,6 +4,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import scale
+
 
 @dataclass
 class Resource:
@@ -211,6 +213,8 @@ def discovery_entry(res: Resource) -> list[dict[str, Any]]:
     for sub in [] if res.crd_name else CONNECT_SUBRESOURCES.get((res.group, res.plural), []):
         out.append({"name": sub["name"], "singularName": "", "namespaced": res.namespaced, "kind": sub["kind"],
                     "verbs": sub["verbs"]})
+    if scale.served(res):
+        out.append(scale.discovery_entry(res))
     if res.status_subresource:
         out.append({"name": f"{res.plural}/status", "singularName": "", "namespaced": res.namespaced,
                     "kind": res.kind, "verbs": ["get", "patch", "update"]})

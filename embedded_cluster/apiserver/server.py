@@ -23,6 +23,7 @@ from kmock._internal import parsing
 from . import builtins, cel, exec as exec_mod, openapi, patches, schema, selectors, ssa
 from . import catalog as catalog_mod
 from . import faults as faults_mod
+from . import scale as scale_mod
 from .controllers import WaypointController, WorkloadController
 from .dataplane import DataPlane
 from .pods import PodController
@@ -189,6 +190,10 @@ class ApiServer(KubernetesScaffold):
         self._inject_fault(entry)
         body = self._body(request) if method in ("POST", "PUT", "PATCH") else None
         entry["body"] = body
+        if sub == "scale":
+            if verb not in scale_mod.VERBS:
+                raise _error(405, "MethodNotAllowed", f"{method} is not allowed on {res.plural}/scale")
+            return self._scale(res, namespace, name, verb, params, body, request)
         handler = getattr(self, f"_do_{verb}")
         return await handler(res, namespace, name, sub, params, body, request)
 
@@ -264,7 +269,8 @@ class ApiServer(KubernetesScaffold):
             return None
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        if sub is not None and not (sub == "status" and res.status_subresource):
+        if sub is not None and not (sub == "status" and res.status_subresource) \
+                and not (sub == "scale" and scale_mod.served(res)):
             return None
         if name is not None and res.namespaced and namespace is None:
             return None
@@ -475,6 +481,47 @@ class ApiServer(KubernetesScaffold):
                           apply=False, sub=sub, dry_run=dry_run, field_validation=self._field_validation(params))
         return self._out(res, new)
 
+    def _scale(self, res, namespace, name, verb, params, body, request):
+        """GET, PATCH and PUT of <plural>/<name>/scale (scale.py: kube-apiserver's ScaleREST)."""
+        old = self.objects.get(self._key(res, namespace, name))
+        if old is None:
+            raise _not_found(res, name)
+        current = scale_mod.scale_of(old)
+        if verb == "get":
+            return current
+        dry_run = self._dry_run(params)
+        if verb == "update":
+            wanted = body
+        else:
+            ctype = ((request.headers or {}).get("Content-Type") or "").split(";")[0].strip()
+            patch = {_JSON_PATCH: patches.json_patch, _MERGE_PATCH: patches.merge_patch,
+                     _STRATEGIC_PATCH: patches.strategic_merge_patch}.get(ctype)
+            if patch is None:
+                raise _error(415, "UnsupportedMediaType", f"unsupported patch type {ctype!r} for {res.plural}/scale "
+                             "in the test API server")
+            try:
+                wanted = patch(current, body)
+            except patches.PatchError as exc:
+                raise _error(422, "Invalid", str(exc)) from exc
+        if not isinstance(wanted, dict):
+            raise _error(400, "BadRequest", "the request body must be an object")
+        causes = scale_mod.problems(wanted)
+        if causes:
+            raise _error(422, "Invalid", 'Scale.autoscaling "%s" is invalid: %s' % (
+                name, "; ".join(f"{f}: {m}" for f, m in causes)), name=name, group="autoscaling", kind="Scale",
+                causes=[{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes])
+        uid = (wanted.get("metadata") or {}).get("uid")
+        if uid and uid != old["metadata"].get("uid"):
+            raise _error(409, "Conflict", f'Operation cannot be fulfilled on {res.group_resource}/scale "{name}": '
+                         f'Precondition failed: UID in precondition: {uid}, UID in object meta: {old["metadata"].get("uid")}',
+                         name=name, group=res.group, kind=f"{res.plural}/scale")
+        new = scale_mod.updated_workload(old, wanted)
+        if new["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]:
+            raise self._conflict(res, name)
+        new = self._write(res, namespace, name, old, new, manager=self._manager(params, request), apply=False,
+                          sub="scale", dry_run=dry_run, field_validation=self._field_validation(params))
+        return scale_mod.scale_of(new)
+
     async def _apply(self, res, namespace, name, sub, params, body, request, old, dry_run):
         manager = self._manager(params, request, required=True)
         if not isinstance(body, dict):
@@ -656,7 +703,7 @@ class ApiServer(KubernetesScaffold):
         self.objects[self._key(res, namespace, name)] = new
         if res.plural == "customresourcedefinitions":
             self._crd_written(new)
-        if sub is None:
+        if sub != "status":
             self.workloads.observe(res, new, old)
         self.pods.written(res, new)
         self.waypoints.notify(res, manager, new, old)

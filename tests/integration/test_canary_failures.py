@@ -3,11 +3,14 @@ so that the rollback fails too; a rollback whose proving probe fails; a report d
 variables that break several rules. Each run must say where traffic stands and never move it before a check
 that could have failed first."""
 
+import time
+
 import pytest
 import yaml
 
 from conftest import PlayResult, expect_outcome, run_playbook
-from test_canary_role import HELLO, HTTPROUTE, ROLE, canary, deploy_lab, last_report, reports, route_writes, weights
+from test_canary_role import (HELLO, HTTPROUTE, ROLE, canary, deploy_lab, last_report, ready_pods, reports, route_writes,
+                              weights)
 
 pytestmark = pytest.mark.integration
 ROUTES = "httproutes.gateway.networking.k8s.io"
@@ -39,6 +42,41 @@ def canary_with_budget(playbook, budget, fails=None, **extra):
     result = PlayResult(run_playbook(book))
     expect_outcome(result.failed, result.stdout + result.stderr, fails, "canary role", result.stdout + result.stderr)
     return result
+
+
+OUTAGE = 20  # seconds: the issue's outage, inside the default request budget (60 s)
+
+
+def test_an_outage_between_two_steps_is_ridden_out_and_the_promotion_scales_the_stable_version_down(lab, playbook):
+    """Issue 28, item 1, at the canary's scale: the API server goes down for 20 s right after step 1's checks (the
+    embedded server's fault endpoint, from the user's checks file); step 2's route write rides it out and the canary
+    promotes, with canary_promote=scale_down_stable scaling helloworld-v1 to 0 through the scale subresource."""
+    checks = playbook.workdir / "outage.yml"
+    checks.write_text(yaml.safe_dump([{
+        "name": "the API server goes down for %d s" % OUTAGE, "when": "canary_percent | int == 50",
+        "ansible.builtin.uri": {"url": lab.url + "/debug/faults", "method": "POST", "body_format": "json",
+                                "body": {"outage": OUTAGE}}}]), encoding="utf-8")
+    quick = {"url": HELLO, "requests": 50}
+    start = time.monotonic()
+    result = canary(playbook, canary_steps=[50, 100], canary_probe=quick, canary_checks_file=str(checks),
+                    canary_promote="scale_down_stable")
+    assert time.monotonic() - start >= OUTAGE
+    assert "riding out the outage" in result.stdout + result.stderr, result.stderr[-3000:]
+    assert weights(lab) == {"helloworld-v1": 0, "helloworld-v2": 100}
+    assert lab.get("apps/v1", "Deployment", "helloworld-v1", "hello")["spec"]["replicas"] == 0
+    assert lab.get("apps/v1", "Deployment", "helloworld-v2", "hello")["spec"]["replicas"] == 1
+    deadline = time.monotonic() + 30
+    while [p for p in lab.list("v1", "Pod", "hello") if p["metadata"]["labels"].get("version") == "v1"]:
+        assert time.monotonic() < deadline, "helloworld-v1's pod is still there"
+        time.sleep(0.2)
+    ready_pods(lab, "hello", {"app": "helloworld", "version": "v2"})
+    record = last_report(playbook)
+    assert record["outcome"] == "promoted"
+    assert [(s["label"], s["passed"]) for s in record["steps"]] == [("50%", True), ("100%", True)]
+
+    mark = lab.mark()
+    again = canary(playbook, canary_steps=[50, 100], canary_probe=quick, canary_promote="scale_down_stable")
+    assert again.changed == 0 and lab.writes(mark) == [], again.stdout[-3000:]
 
 
 def test_route_writes_refused_after_step_1_leave_a_report_and_say_traffic_is_still_split(lab, playbook):

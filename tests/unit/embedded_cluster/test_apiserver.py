@@ -366,3 +366,55 @@ def test_simulated_istiod_programs_waypoints_and_binds_services(cluster):
     cluster.put(opened)
     time.sleep(0.3)
     assert _bound(cluster, "other", "svc") == ("True", "WaypointAccepted")
+
+
+# ---- the scale subresource (scale.py: pkg/registry/apps/deployment/storage/storage.go ScaleREST) ----------
+DEPLOYMENTS = "/apis/apps/v1/namespaces/hello/deployments"
+
+
+def test_the_scale_subresource_reads_and_writes_a_deployments_replicas(cluster):
+    cluster.seed_namespace("hello")
+    template = {"metadata": {"labels": {"app": "helloworld", "version": "v1"}},
+                "spec": {"containers": [{"name": "app", "image": "docker.io/istio/examples-helloworld-v1:1.0"}]}}
+    status, dep = call(cluster, "POST", DEPLOYMENTS, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "helloworld-v1", "namespace": "hello"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"version": "v1", "app": "helloworld"}},
+                 "template": template}})
+    assert status == 201
+    [entry] = [r for r in call(cluster, "GET", "/apis/apps/v1")[1]["resources"] if r["name"] == "deployments/scale"]
+    assert entry == {"name": "deployments/scale", "singularName": "", "namespaced": True, "group": "autoscaling",
+                     "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}
+
+    status, scale = call(cluster, "GET", f"{DEPLOYMENTS}/helloworld-v1/scale")
+    assert status == 200 and scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"] == {"replicas": 2} and scale["status"]["selector"] == "app=helloworld,version=v1"
+    assert scale["metadata"]["uid"] == dep["metadata"]["uid"]
+
+    # kubernetes.core.k8s_scale's request: a merge patch of the Scale; the Deployment takes the replicas
+    status, scale = call(cluster, "PATCH", f"{DEPLOYMENTS}/helloworld-v1/scale", {"spec": {"replicas": 0}},
+                         "application/merge-patch+json", fieldManager="k8s_scale")
+    assert status == 200 and scale["spec"] == {}  # omitempty: 0 is left out
+    stored = cluster.get("apps/v1", "Deployment", "helloworld-v1", "hello")
+    assert stored["spec"]["replicas"] == 0 and stored["metadata"]["generation"] == 2
+    assert stored["spec"]["template"]["metadata"]["labels"] == template["metadata"]["labels"]  # the rest survives
+    assert [(m["manager"], m.get("subresource")) for m in stored["metadata"]["managedFields"]
+            if m["manager"] == "k8s_scale"] == [("k8s_scale", "scale")]
+
+    # refused before anything changes: negative replicas, a stale resourceVersion, another uid
+    status, doc = call(cluster, "PATCH", f"{DEPLOYMENTS}/helloworld-v1/scale", {"spec": {"replicas": -1}},
+                       "application/merge-patch+json")
+    assert status == 422 and doc["message"] == ('Scale.autoscaling "helloworld-v1" is invalid: spec.replicas: '
+                                                "Invalid value: -1: must be greater than or equal to 0")
+    stale = dict(scale, spec={"replicas": 3}, metadata=dict(scale["metadata"], resourceVersion="1"))
+    assert call(cluster, "PUT", f"{DEPLOYMENTS}/helloworld-v1/scale", stale)[0] == 409
+    other = dict(scale, spec={"replicas": 3}, metadata=dict(scale["metadata"], uid="not-its-uid"))
+    status, doc = call(cluster, "PUT", f"{DEPLOYMENTS}/helloworld-v1/scale", other)
+    assert status == 409 and "Precondition failed: UID in precondition: not-its-uid" in doc["message"]
+    assert cluster.get("apps/v1", "Deployment", "helloworld-v1", "hello")["spec"]["replicas"] == 0
+
+    # a PUT of the current Scale (the controller has written the status since) with new replicas; no scale for
+    # a kind without one
+    scale = call(cluster, "GET", f"{DEPLOYMENTS}/helloworld-v1/scale")[1]
+    status, scale = call(cluster, "PUT", f"{DEPLOYMENTS}/helloworld-v1/scale", dict(scale, spec={"replicas": 1}))
+    assert status == 200 and scale["spec"] == {"replicas": 1}
+    assert call(cluster, "GET", "/api/v1/namespaces/hello/services/x/scale")[0] == 404
