@@ -151,6 +151,41 @@ def programmed(hostname, port=15008):
     return "Programmed", "Resource programmed, assigned to service(s) %s:%d" % (hostname, port)  # conversion.go
 
 
+ROUTE_KINDS = {"HTTP": ["HTTPRoute", "GRPCRoute"], "HTTPS": ["HTTPRoute", "GRPCRoute"], "TCP": ["TCPRoute"],
+               "TLS": ["TLSRoute"]}  # conditions.go generateSupportedKinds (HBONE: none)
+
+
+def listener_statuses(gateway, generation, old_listeners):
+    """status.listeners of a waypoint Gateway, one per listener in spec order (conversion.go buildListener ->
+    conditions.go reportListenerCondition/setConditions, Istio 1.30.3; testdata/waypoint.status.yaml.golden):
+    Accepted, Conflicted (False, NoConflicts), Programmed and ResolvedRefs, each "No errors found", in sorted order;
+    a listener other than port 15008 with protocol HBONE is not Accepted (unexpectedWaypointListener); the kinds
+    of the protocol (none for HBONE), narrowed by allowedRoutes.kinds, where a kind left out makes ResolvedRefs
+    False/InvalidRouteKinds. attachedRoutes stays 0: the mesh controller's Gateways get no route parents
+    (gateway_collection.go skips them; route_collections.go counts only Gateway and ListenerSet parents)."""
+    out = []
+    for index, listener in enumerate((gateway.get("spec") or {}).get("listeners") or []):
+        old = {c["type"]: c for c in (old_listeners[index] if index < len(old_listeners) else {}).get("conditions") or []}
+        supported = [{"group": "gateway.networking.k8s.io", "kind": k} for k in ROUTE_KINDS.get(listener.get("protocol"), [])]
+        wanted = ((listener.get("allowedRoutes") or {}).get("kinds")) or []
+        valid = True
+        if wanted:
+            supported = [s for s in supported
+                         if any(w.get("kind") == s["kind"] and w.get("group", "gateway.networking.k8s.io") == s["group"]
+                                for w in wanted)]
+            valid = len(supported) == len(wanted)
+        accepted = (True, "Accepted", "No errors found")
+        if listener.get("port") != 15008 or listener.get("protocol") != "HBONE":
+            accepted = (False, "UnsupportedProtocol", 'Expected a single listener on port 15008 with protocol "HBONE"')
+        resolved = (True, "ResolvedRefs", "No errors found") if valid else (False, "InvalidRouteKinds", "Invalid route kinds")
+        out.append({"name": listener.get("name"), "attachedRoutes": 0, "supportedKinds": supported, "conditions": [
+            _condition("Accepted", *accepted, generation, old),
+            _condition("Conflicted", False, "NoConflicts", "No errors found", generation, old),
+            _condition("Programmed", True, "Programmed", "No errors found", generation, old),
+            _condition("ResolvedRefs", *resolved, generation, old)]})
+    return out
+
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RENDERED = {}
 
@@ -382,7 +417,8 @@ class WaypointController:
     gateway.istio.io/controller-version annotation and the ServiceAccount, Deployment and Service rendered
     from templates/waypoint.yaml, owned by the Gateway. Its status (pilot/pkg/config/kube/gateway/conversion.go
     reportGatewayStatus): Accepted; Programmed False/AddressNotAssigned until the Deployment has a ready pod,
-    then True with addresses (the Service's cluster IP, then its hostname). WorkloadController's delays
+    then True with addresses (the Service's cluster IP, then its hostname); status.listeners as
+    listener_statuses says. WorkloadController's delays
     delay or block readiness.
 
     The ambient index (pilot/pkg/serviceregistry/ambient/services.go, waypoints.go): every Service except
@@ -596,6 +632,7 @@ class WaypointController:
         conditions = [_condition("Accepted", True, "Accepted", "Resource accepted", generation, old),
                       _condition("Programmed", ready, reason, message, generation, old)]
         status = dict(stored.get("status") or {}, conditions=conditions)
+        status["listeners"] = listener_statuses(gw, generation, (stored.get("status") or {}).get("listeners") or [])
         if ready:
             # conversion.go reportGatewayStatus: the waypoint class wants both address types (classinfo.go
             # AddressType ""), internal IPs first, then the hostname; never removed once reported

@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+import yaml
 
 from builders import external_service, istiod, namespace, service, waypoint
 from conftest import DATA
@@ -111,6 +112,34 @@ def test_programmed_false_until_ready_then_addresses_ip_then_hostname(mesh):
     assert gw["status"]["addresses"][1]["value"] == host
     # deploymentcontroller.go ControllerVersionAnnotation / ControllerVersion
     assert gw["metadata"]["annotations"]["gateway.istio.io/controller-version"] == "5"
+
+
+GOLDEN = DATA / "istio-1.30.3" / "testdata"
+
+
+def test_listener_status_is_istiods_golden(mesh):
+    """status.listeners of istiod's own test Gateways (pilot/pkg/config/kube/gateway/testdata/waypoint.yaml, a valid
+    waypoint and one on port 1234/HTTP) against the status istiod's test expects (waypoint.status.yaml.golden),
+    both upstream files; only the timestamps are left out, and observedGeneration, which the golden's Gateways
+    (generation 0) do not show."""
+    inputs = [d for d in yaml.safe_load_all((GOLDEN / "waypoint.yaml").read_text(encoding="utf-8")) if d]
+    golden = {d["metadata"]["name"]: d for d in yaml.safe_load_all(
+        (GOLDEN / "waypoint.status.yaml.golden").read_text(encoding="utf-8")) if d}
+    mesh.put(namespace("ns"))
+    for gateway in inputs:
+        mesh.put(gateway)
+    for gateway in inputs:
+        name = gateway["metadata"]["name"]
+        got = eventually(lambda: (mesh.get(*GW, name, "ns").get("status") or {}).get("listeners"))
+        for listener in got:
+            for cond in listener["conditions"]:
+                assert cond.pop("observedGeneration") == mesh.get(*GW, name, "ns")["metadata"]["generation"]
+                del cond["lastTransitionTime"]
+        wanted = golden[name]["status"]["listeners"]
+        for listener in wanted:
+            for cond in listener["conditions"]:
+                del cond["lastTransitionTime"]
+        assert got == wanted, name
 
 
 @pytest.mark.parametrize("objects, status, reason, message", [
