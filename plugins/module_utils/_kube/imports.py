@@ -6,13 +6,12 @@ KubeApi, which every module builds first, fails with the install hint; the stand
 keep the `except` clauses of the other files valid meanwhile."""
 
 
-__all__ = ["ApiException", "CONNECTION_ERRORS", "CoreException", "CoreV1Api", "DynamicApiError", "FILE_ERRORS",
-           "HAS_KUBERNETES", "get_api_client", "stream"]
+__all__ = ["ApiException", "CONNECTION_ERRORS", "CoreException", "DynamicApiError", "FILE_ERRORS",
+           "HAS_KUBERNETES", "core_v1_api", "get_api_client", "stream"]
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-    from kubernetes.client import CoreV1Api
     from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic.exceptions import DynamicApiError
     from kubernetes.stream import stream
@@ -28,7 +27,7 @@ except ImportError:
     HAS_KUBERNETES = False
     CONNECTION_ERRORS = (ConnectionError,)
     FILE_ERRORS = (OSError,)
-    get_api_client = CoreV1Api = stream = None
+    get_api_client = stream = None
 
     class DynamicApiError(Exception):
         pass
@@ -38,3 +37,12 @@ except ImportError:
 
     class ApiException(Exception):
         pass
+
+
+def core_v1_api(api_client):
+    """kubernetes.client's CoreV1Api over api_client (pod exec needs it). Imported when first asked for, not
+    above: that import loads some 250 API and model modules, three quarters of a second of every module's
+    start-up, and only the modules that run a command in a pod use it."""
+    from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
+
+    return CoreV1Api(api_client)

@@ -12,7 +12,7 @@ import time
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 
-from ansible_collections.ambient.mesh.plugins.module_utils._kube.imports import ApiException, CoreException, CoreV1Api, get_api_client, stream
+from ansible_collections.ambient.mesh.plugins.module_utils._kube.imports import ApiException, CoreException, core_v1_api, get_api_client, stream
 
 
 ExecOutput = collections.namedtuple("ExecOutput", "stdout stderr exit_code")
@@ -27,7 +27,7 @@ def core_api_for(module):
     """A CoreV1Api over the same kubernetes.core client (kubeconfig, context, auth) as KubeApi: the
     client is cached per set of connection options, so this is the connection KubeApi already made."""
     try:
-        return CoreV1Api(get_api_client(module=module).client.client)
+        return core_v1_api(get_api_client(module=module).client.client)
     except CoreException as exc:
         raise AmbientMeshError("cannot connect to Kubernetes: %s" % exc)
 
