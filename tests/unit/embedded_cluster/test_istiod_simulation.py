@@ -130,7 +130,7 @@ def test_listener_status_is_istiods_golden(mesh):
         mesh.put(gateway)
     for gateway in inputs:
         name = gateway["metadata"]["name"]
-        got = eventually(lambda: (mesh.get(*GW, name, "ns").get("status") or {}).get("listeners"))
+        got = eventually(lambda name=name: (mesh.get(*GW, name, "ns").get("status") or {}).get("listeners"))
         for listener in got:
             for cond in listener["conditions"]:
                 assert cond.pop("observedGeneration") == mesh.get(*GW, name, "ns")["metadata"]["generation"]
