@@ -59,7 +59,9 @@ def problems(scale):
     """ValidateScale's check of the replicas: [(field, message)]."""
     replicas = (scale.get("spec") or {}).get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool):
-        return [("spec.replicas", f"Invalid value: {replicas!r}: must be an integer")]
+        # kube-apiserver refuses it earlier, when it decodes the request (an int32 field); its decoder's words are
+        # not reproduced here, and this says so rather than imitate them
+        return [("spec.replicas", f"{replicas!r} is not an integer (not simulated: kube-apiserver's decoding error)")]
     if replicas < 0:
         return [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")]
     return []
