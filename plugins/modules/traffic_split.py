@@ -107,6 +107,47 @@ options:
       unmatched_version:
         description: With O(splits[].matches), the version that takes every request the matches do not.
         type: str
+      timeouts:
+        description:
+          - The route's timeouts, written to each rule of the HTTPRoute (C(spec.rules[].timeouts)); Gateway API
+            durations (GEP-2257) such as V(1s), V(500ms), V(1m30s); V(0s) is no timeout.
+          - Istio 1.30.3 makes O(splits[].timeouts.request) the route timeout, which covers every attempt and the
+            waits between retries; when it fires the client gets the waypoint's 504 C(upstream request timeout).
+          - A fault injected at the same waypoint (M(ambient.mesh.fault_injection)) runs before the router, so its
+            delay never counts toward the timeout; drill timeouts with a slow upstream (see the README's
+            "Resilience drills").
+        type: dict
+        suboptions:
+          request:
+            description: The whole request's timeout.
+            type: str
+          backend_request:
+            description:
+              - The timeout of each try (the per-try timeout) when O(splits[].retry) is set; not longer than
+                O(splits[].timeouts.request).
+              - Without O(splits[].retry) istiod makes it the route timeout in place of O(splits[].timeouts.request).
+            type: str
+      retry:
+        description:
+          - The route's retry policy, written to each rule of the HTTPRoute (C(spec.rules[].retry)).
+          - Needs the HTTPRoute CRD of the Gateway API experimental channel; the module reads the CRD and refuses,
+            before any change, when its schema has no C(retry) (an API server drops fields its CRD lacks).
+          - Istio retries connection failures, refused streams and the listed O(splits[].retry.codes); without
+            O(splits[].retry) its default policy retries no status code, so an app's 503 reaches the client.
+          - A fault injected at the same waypoint is a local reply before the router and is never retried.
+        type: dict
+        suboptions:
+          attempts:
+            description: Retries after the first try (Istio's default 2 when not given); V(0) turns retries off, also
+              Istio's default ones.
+            type: int
+          codes:
+            description: The HTTP statuses (400 to 599) of an upstream answer that are retried, for example V([503]).
+            type: list
+            elements: int
+          backoff:
+            description: The base of Envoy's jittered exponential back-off between tries (25 ms when not given).
+            type: str
       state:
         description: V(absent) deletes the HTTPRoutes and the per-version Services this module made for the Service.
         type: str
@@ -162,6 +203,17 @@ EXAMPLES = r"""
           - {name: v2, weight: 100}
         unmatched_version: v1
 
+- name: httpbin v1 90 / v2 10 with a 1 s request timeout and 2 retries of 503 (retry needs the experimental channel)
+  ambient.mesh.traffic_split:
+    splits:
+      - service: httpbin
+        namespace: test
+        versions:
+          - {name: v1, weight: 90}
+          - {name: v2, weight: 10}
+        timeouts: {request: 1s}
+        retry: {attempts: 2, codes: [503]}
+
 - name: Remove the split (the per-version Services it made go too)
   ambient.mesh.traffic_split:
     splits:
@@ -193,6 +245,11 @@ splits:
       elements: str
     weights:
       description: The weight of each version.
+      type: dict
+    policy:
+      description:
+        - The route's timeouts and retry as written to each rule (C(timeouts), C(retry)), and C(summary), what
+          istiod makes of them in words; empty for a split without them.
       type: dict
     status:
       description:
@@ -263,6 +320,15 @@ def main():
             )),
             matches=dict(type="list", elements="dict", default=[]),
             unmatched_version=dict(type="str"),
+            timeouts=dict(type="dict", options=dict(
+                request=dict(type="str"),
+                backend_request=dict(type="str"),
+            )),
+            retry=dict(type="dict", options=dict(
+                attempts=dict(type="int"),
+                codes=dict(type="list", elements="int"),
+                backoff=dict(type="str"),
+            )),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         )),
         require_waypoint=dict(type="bool", default=True),

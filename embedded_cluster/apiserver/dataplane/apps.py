@@ -121,6 +121,8 @@ class HTTPBin:
             status, body = 200, _json({"headers": self._headers(req, through_proxy)})
         elif re.fullmatch(r"/status/[^/]+", path):
             return self._status(req, pod, now, rng, path.split("/")[2], headers)
+        elif path == "/drip":
+            return self._drip(req, pod, now, split.query, headers)
         elif re.fullmatch(r"/delay/[^/]+", path):
             seconds = _go_duration(path.split("/")[2])
             if seconds is None or seconds > self.MAX_DURATION or seconds < 0:
@@ -140,9 +142,11 @@ class HTTPBin:
         return self._finish(req, pod, now, status, headers, body.encode(), delay)
 
     def _status(self, req, pod, now, rng, raw, headers):
-        if not raw.isdigit() or not 100 <= int(raw) <= 599:
-            raise NotSimulated(f"go-httpbin /status/{raw} (weighted choices or an invalid code)")
-        code = int(raw)
+        code = int(raw) if raw.isdigit() and 100 <= int(raw) <= 599 else None
+        if "," in raw:
+            code = _weighted_status(raw, rng)
+        if code is None:
+            raise NotSimulated(f"go-httpbin's answer to /status/{raw} (an invalid code or weight)")
         body = b""
         special = {418: (b"I'm a teapot!", [("X-More-Info", "http://tools.ietf.org/html/rfc2324")]),
                    402: (b"Fuck you, pay me!", [("X-More-Info", "http://vimeo.com/22053820")])}
@@ -154,6 +158,26 @@ class HTTPBin:
         # handlers.go doStatus: text/plain unless a special case says otherwise
         return self._finish(req, pod, now, code, headers + [("Content-Type", "text/plain; charset=utf-8")] + extra,
                             body, 0.0)
+
+    def _drip(self, req, pod, now, query, headers):
+        """handlers.go Drip: after `delay` (default 2s) the status `code` (default 200) with `numbytes` (default 10)
+        bytes of "*"; only a `duration` of 0 (the whole body at once) is simulated, not a body dripped over time."""
+        q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        duration = _go_duration(q["duration"]) if "duration" in q else 2.0
+        delay = _go_duration(q["delay"]) if "delay" in q else 2.0
+        numbytes = q.get("numbytes", "10")
+        code = q.get("code", "200")
+        if duration != 0 or delay is None or not 0 <= delay <= self.MAX_DURATION or not numbytes.isdigit() \
+                or not 1 <= int(numbytes) <= 1024 * 1024 or not code.isdigit() or not 100 <= int(code) <= 599:
+            raise NotSimulated(f"go-httpbin /drip?{query} (a body dripped over a duration, or its 400 text)")
+        # helpers.go encodeServerTimings: name;dur=<ms %0.2f>;desc="..."
+        timing = ", ".join('%s;dur=%0.2f;desc="%s"' % (name, value * 1e3, desc) for name, value, desc in (
+            ("total_duration", delay, "total request duration"), ("initial_delay", delay, "initial delay"),
+            ("write_duration", 0.0, "duration of writes after initial delay"),
+            ("pause_per_write", 0.0, "computed pause between writes")))
+        return self._finish(req, pod, now, int(code), headers + [("Content-Type", "text/plain; charset=utf-8"),
+                                                                  ("Server-Timing", timing)],
+                            b"*" * int(numbytes), delay)
 
     def _plain(self, req, pod, now, status, text, headers):
         # net/http Error: text/plain, nosniff
@@ -191,6 +215,29 @@ class HTTPBin:
         if with_body:
             body.update(data="", files={}, form={}, json=None)  # responses.go bodyResponse
         return _json(body)
+
+
+def _weighted_status(raw, rng):
+    """handlers.go Status with a comma: helpers.go parseWeightedChoices (code[:weight], weight 1 when not given)
+    and weightedRandomChoice (a uniform draw times the total weight, the first choice whose running sum exceeds
+    it). None for what the simulation does not answer (a bad code or weight: go-httpbin's 400 text)."""
+    choices = []
+    for pair in raw.split(","):
+        code, found, weight = pair.partition(":")
+        if not code.isdigit() or not 100 <= int(code) <= 599:
+            return None
+        try:
+            value = float(weight) if found else 1.0
+        except ValueError:
+            return None
+        choices.append((int(code), value))
+    total = sum(w for _, w in choices)
+    point, running = rng.random() * total, 0.0
+    for code, weight in choices:
+        running += weight
+        if point < running:
+            return code
+    return None
 
 
 def _json(value):

@@ -19,7 +19,7 @@
   (passthrough) and upstream pods with sidecars of their own are not simulated.
 """
 
-from . import apps, routing
+from . import apps, resilience, routing
 from .cluster import labels
 from .messages import ConnectionFailed, ConnectionReset, NotSimulated, Response
 
@@ -143,34 +143,70 @@ class EnvoyConnection:
             # ""), response flag NC)
             return self._local_reply(req, 500, b"", delay)
         self.check_cluster(target)
-        endpoints = dp.view.endpoints(target, port, subset)
-        if not endpoints:
-            # router.cc sendNoHealthyUpstreamResponse: 503 "no healthy upstream" (UH)
-            return self._local_reply(req, 503, b"no healthy upstream", delay)
-        # the cluster's default LEAST_REQUEST (cluster_traffic_policy.go defaultLBAlgorithm): with one request
-        # in flight every host ties, and Envoy picks among the tied hosts at random
-        pod, target_port = rng.choice(endpoints)
-        if routing.is_sidecar(pod):
-            raise NotSimulated(f"an upstream pod with a sidecar ({_name(pod)}: its inbound Envoy)")
-        app = apps.app_for(pod, target_port)
-        if app is None:
-            raise NotSimulated(f"the proxy's reply when {_name(pod)}:{target_port} refuses connections")
-        upstream = app.handle(req, pod, dp.now() + delay, rng, client_ip=self.client_addr, through_proxy=True)
-        upstream.elapsed += dp.latency()
-        if upstream.status == 503:
-            raise NotSimulated("an upstream 503 at an Envoy (Istio's default retry policy, route/retry/retry.go)")
-        # Envoy's HTTP/1 codec writes header names in lower case; Connection is hop by hop (the proxy answers
-        # for its own downstream connection); server is overwritten (util/proxy_headers.go:
-        # ServerHeaderTransformation OVERWRITE); x-envoy-upstream-service-time is the router's
-        # (Envoy router filter docs, "x-envoy-upstream-service-time")
-        headers = [(k.lower(), v) for k, v in upstream.headers if k.lower() not in ("connection", "server")]
-        headers.append(("x-envoy-upstream-service-time", str(int(upstream.elapsed * 1000))))
-        headers.append(("server", self.server))
-        if req.wants_close:
-            headers.append(("connection", "close"))
-        upstream.headers = headers
-        upstream.elapsed += delay + dp.latency(proxy=True)
-        return upstream
+        return self._upstream(req, route.policy, target, port, subset, delay)
+
+    def _upstream(self, req, policy, target, port, subset, delay):
+        """The router's attempts at the picked cluster under the route's timeout and retry policy (resilience.py):
+        `spent` counts from the moment the router has the request, after the fault filter's delay."""
+        dp, rng = self.dp, self.dp.rng
+        retry = policy.retry
+        spent, tried, attempt = 0.0, set(), 0
+        while True:
+            endpoints = dp.view.endpoints(target, port, subset)
+            if not endpoints:
+                # router.cc sendNoHealthyUpstreamResponse: 503 "no healthy upstream" (UH)
+                return self._local_reply(req, 503, b"no healthy upstream", delay + spent)
+            # the cluster's default LEAST_REQUEST (cluster_traffic_policy.go defaultLBAlgorithm): with one request
+            # in flight every host ties, and Envoy picks among the tied hosts at random; a retry avoids the hosts
+            # tried before when another is left (retry_host_predicate previous_hosts)
+            fresh = [e for e in endpoints if e[0]["metadata"]["name"] not in tried] if retry is not None else []
+            pod, target_port = rng.choice(fresh or endpoints)
+            tried.add(pod["metadata"]["name"])
+            if routing.is_sidecar(pod):
+                raise NotSimulated(f"an upstream pod with a sidecar ({_name(pod)}: its inbound Envoy)")
+            app = apps.app_for(pod, target_port)
+            if app is None:
+                raise NotSimulated(f"the proxy's reply when {_name(pod)}:{target_port} refuses connections")
+            upstream = app.handle(req, pod, dp.now() + delay + spent, rng, client_ip=self.client_addr, through_proxy=True)
+            took = upstream.elapsed + dp.latency()
+            left = policy.timeout - spent if policy.timeout else None
+            per_try = retry.per_try if retry is not None else None
+            if per_try is not None and policy.timeout and per_try >= policy.timeout:
+                per_try = None  # router.cc finalTimeout: per_try_timeout_ = 0
+            if per_try is not None and took > per_try and (left is None or per_try < left):
+                spent += per_try  # the per-try timeout ends this attempt
+                if retry.retries_timeout() and attempt < retry.attempts:
+                    attempt += 1
+                    spent += retry.backoff_wait(rng, attempt)
+                    if left is not None and spent >= policy.timeout:
+                        return self._timeout_reply(req, delay + policy.timeout)
+                    continue
+                return self._timeout_reply(req, delay + spent)
+            if left is not None and took > left:
+                return self._timeout_reply(req, delay + policy.timeout)  # router.cc onResponseTimeout
+            spent += took
+            if retry is not None and retry.retries_status(upstream.status) and attempt < retry.attempts:
+                attempt += 1
+                spent += retry.backoff_wait(rng, attempt)
+                if policy.timeout and spent >= policy.timeout:
+                    return self._timeout_reply(req, delay + policy.timeout)
+                continue
+            # Envoy's HTTP/1 codec writes header names in lower case; Connection is hop by hop (the proxy answers
+            # for its own downstream connection); server is overwritten (util/proxy_headers.go:
+            # ServerHeaderTransformation OVERWRITE); x-envoy-upstream-service-time is the router's
+            # (Envoy router filter docs, "x-envoy-upstream-service-time")
+            headers = [(k.lower(), v) for k, v in upstream.headers if k.lower() not in ("connection", "server")]
+            headers.append(("x-envoy-upstream-service-time", str(int(spent * 1000))))
+            headers.append(("server", self.server))
+            if req.wants_close:
+                headers.append(("connection", "close"))
+            upstream.headers = headers
+            upstream.elapsed = delay + spent + dp.latency(proxy=True)
+            return upstream
+
+    def _timeout_reply(self, req, elapsed):
+        """router.cc onResponseTimeout: the local reply 504 "upstream request timeout" (UT)."""
+        return self._local_reply(req, 504, resilience.TIMEOUT_BODY, elapsed)
 
     def _local_reply(self, req, status, body, delay):
         """Envoy's local reply (http/utility.cc sendLocalReply): text/plain when there is a body."""

@@ -50,12 +50,13 @@ Rules, each from the file named:
 
 import re
 
+from . import resilience
 from .cluster import DOMAIN, labels
 from .messages import NotSimulated
 
 ROOT_NAMESPACE = "istio-system"  # MeshConfig rootNamespace default (pkg/config/mesh/mesh.go DefaultMeshConfig)
 
-VS_HTTP_FIELDS = {"name", "match", "route", "fault"}
+VS_HTTP_FIELDS = {"name", "match", "route", "fault", "timeout", "retries"}
 VS_MATCH_FIELDS = {"name", "uri", "headers", "queryParams", "method", "port", "sourceLabels"}
 
 
@@ -67,12 +68,13 @@ class Direct:
 
 
 class Route:
-    def __init__(self, source, match, destinations, fault):
+    def __init__(self, source, match, destinations, fault, policy=None):
         self.source = source  # "VirtualService ns/name" | "HTTPRoute ns/name"
         self.match = match  # dict: uri (kind, value), headers [(name, kind, value)], method, query, port
         # [(Service | None when it does not exist, port, subset labels | None, weight)], or a Direct
         self.destinations = destinations
         self.fault = fault  # {"delay": (seconds, percent), "abort": (status, percent)}
+        self.policy = policy or resilience.Policy()  # the route timeout and retry policy
 
     def matches(self, req, port):
         m = self.match
@@ -177,9 +179,9 @@ def _translate(source, https, port, keep):
     another port than the listener's, none for a match not kept (sourceLabels); a rule without match, or a
     catch-all route made (IsCatchAllRoute), ends the VirtualService."""
     routes = []
-    for matches, destinations, fault in https:
+    for matches, destinations, fault, policy in https:
         if not matches:
-            routes.append(Route(source, {}, destinations, fault))
+            routes.append(Route(source, {}, destinations, fault, policy))
             break
         ended = False
         for match in matches:
@@ -187,7 +189,8 @@ def _translate(source, https, port, keep):
                 continue  # TranslateRoute: match.Port != listenPort -> nil
             if not keep(match):
                 continue
-            route = Route(source, {k: v for k, v in match.items() if k not in ("sourceLabels", "port")}, destinations, fault)
+            route = Route(source, {k: v for k, v in match.items() if k not in ("sourceLabels", "port")}, destinations, fault,
+                          policy)
             routes.append(route)
             if _catch_all(route.match):
                 ended = True
@@ -237,7 +240,7 @@ def _vs_http(view, http, vs_ns, dr_namespaces):
         destinations[0] = destinations[0][:3] + (100,)
     if not destinations:
         raise NotSimulated("a VirtualService http rule without route (redirect/directResponse)")
-    return matches, destinations, _fault(http.get("fault"))
+    return matches, destinations, _fault(http.get("fault")), resilience.from_virtualservice_http(http, _seconds)
 
 
 def _vs_string(spec):
@@ -354,8 +357,10 @@ def _sorted_rules(view, route, port):
     rns = route["metadata"]["namespace"]
     out = []
     for rule in (route.get("spec") or {}).get("rules") or []:
-        if set(rule) - {"matches", "backendRefs", "name"}:
-            raise NotSimulated(f"HTTPRoute rule fields {sorted(set(rule) - {'matches', 'backendRefs', 'name'})}")
+        known = {"matches", "backendRefs", "name", "timeouts", "retry"}
+        if set(rule) - known:
+            raise NotSimulated(f"HTTPRoute rule fields {sorted(set(rule) - known)}")
+        policy = resilience.from_httproute_rule(rule)
         destinations = []
         for ref in rule.get("backendRefs") or []:
             if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in ("", "core") \
@@ -385,7 +390,7 @@ def _sorted_rules(view, route, port):
                                          h["value"]) for h in match.get("headers") or []]
                 converted["query"] = [(q["name"], {"Exact": "exact", "RegularExpression": "regex"}[q.get("type", "Exact")],
                                        q["value"]) for q in match.get("queryParams") or []]
-            out.append(([converted] if converted else [], destinations, {}))
+            out.append(([converted] if converted else [], destinations, {}, policy))
     return sorted(out, key=_precedence)  # sorted() is stable, as sort.SliceStable
 
 

@@ -27,13 +27,14 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import D
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import (
     GATEWAY_MANAGED,
 )
-from ansible_collections.ambient.mesh.plugins.module_utils._objects.kinds import SERVICE, HTTPROUTE, GATEWAY, VIRTUALSERVICE, DESTINATIONRULE, WORKLOADS
+from ansible_collections.ambient.mesh.plugins.module_utils._objects.kinds import SERVICE, HTTPROUTE, GATEWAY, VIRTUALSERVICE, DESTINATIONRULE, WORKLOADS, CRD
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.refs import labels_of, object_ref, ref_of
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.concurrency import read_all, run_concurrently
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.labels import valid_dns_label, valid_label_value
 from ansible_collections.ambient.mesh.plugins.module_utils._objects.wait import condition_state, describe, wait_for
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.waypoint_binding import serving_problem, waypoint_namespace
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_order import waypoint_order
+from ansible_collections.ambient.mesh.plugins.module_utils._istio import route_resilience as resilience
 
 
 # What the collection puts on the objects it makes for a split, so that absent and pruning remove those
@@ -98,6 +99,7 @@ def normalize(items, problems):
         spec["versions"] = [dict(v) for v in spec.get("versions") or []]
         if spec.get("state", "present") == "present":
             _check_versions(spec, where, problems)
+            spec["rule_fields"] = resilience.check(spec, where, problems.problems)
         out.append(spec)
     return out
 
@@ -176,7 +178,7 @@ class Live(object):
     """The objects a plan needs, indexed; every field is a plain list or dict (tests build it by hand)."""
 
     def __init__(self, namespaces=(), services=(), gateways=(), workloads=(), virtualservices=(),
-                 destinationrules=(), httproutes=()):
+                 destinationrules=(), httproutes=(), route_fields=None):
         self.namespaces = dict((n["metadata"]["name"], n) for n in namespaces)
         self.services = dict(((s["metadata"]["namespace"], s["metadata"]["name"]), s) for s in services)
         self.gateways = dict(((g["metadata"]["namespace"], g["metadata"]["name"]), g) for g in gateways)
@@ -184,6 +186,8 @@ class Live(object):
         self.virtualservices = list(virtualservices)
         self.destinationrules = list(destinationrules)
         self.httproutes = list(httproutes)
+        # the resilience fields of the cluster's HTTPRoute CRD (resilience.rule_fields); None: not read
+        self.route_fields = route_fields
 
 
 def _list_in(api, api_version, kind, namespaces, required=True):
@@ -214,6 +218,8 @@ def read_live(api, specs, require_waypoint, concurrency):
         reads["workloads"] = lambda: sum((_list_in(api, w[0], w[1], namespaces) for w in WORKLOADS), [])
         if require_waypoint:
             reads["gateways"] = lambda: api.list(*GATEWAY)
+        if any(s.get("rule_fields") for s in specs):
+            reads["route_fields"] = lambda: resilience.read_rule_fields(api, CRD)
     return Live(**read_all(reads, concurrency))
 
 
@@ -263,14 +269,15 @@ def http_route(spec, port, backends):
     """The HTTPRoute of one port: parent the Service itself (group "", kind Service, port), backends the
     per-version Services with their weights; with matches, those first, then the unmatched version."""
     refs = [{"name": b["service"], "port": b["ports"][port], "weight": b["weight"]} for b in backends]
-    rule = {"backendRefs": refs}
+    rule = dict(spec.get("rule_fields") or {}, backendRefs=refs)
     rules = [rule]
     if spec["matches"]:
-        rule = {"matches": spec["matches"], "backendRefs": refs}
+        rule = dict(rule, matches=spec["matches"])
         rules = [rule]
         fallback = [b for b in backends if b["version"] == spec.get("unmatched_version")]
         if fallback:
-            rules.append({"backendRefs": [{"name": fallback[0]["service"], "port": fallback[0]["ports"][port]}]})
+            rules.append(dict(spec.get("rule_fields") or {},
+                              backendRefs=[{"name": fallback[0]["service"], "port": fallback[0]["ports"][port]}]))
     return {"apiVersion": HTTPROUTE[0], "kind": HTTPROUTE[1],
             "metadata": {"name": route_name(spec, port), "namespace": spec["namespace"],
                          "labels": _managed_labels(spec["service"])},
@@ -464,6 +471,9 @@ def plan_split(spec, live, require_waypoint, problems):
                                          "give it port %d" % (version["name"], where, backend["service"], port, port))
         backends.append(backend)
     workload_check(spec, backends, live, problems)
+    problem = resilience.crd_problem(live.route_fields, spec.get("rule_fields") or {}, where)
+    if problem:
+        problems.problems.append(problem)
     if len(backends) == len(spec["versions"]) and all(None not in b["ports"].values() for b in backends):
         objects += [http_route(spec, port, backends) for port in ports]
     return objects, backends
@@ -598,6 +608,7 @@ def _split_result(split, results, deleted, statuses):
             "routes": [r.split("/", 1)[1] for r in route_refs],
             "services": [b["service"] for b in split["backends"]],
             "weights": dict((b["version"], b["weight"]) for b in split["backends"]),
+            "policy": resilience.result(spec.get("rule_fields")),
             "status": [s for s in statuses if ref_of(HTTPROUTE[1], spec["namespace"], s["route"]) in route_refs],
             "deleted": gone, "changed": changed}
 
