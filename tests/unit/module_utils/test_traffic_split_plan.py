@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+import yaml
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic.split import (
@@ -14,6 +15,8 @@ from ansible_collections.ambient.mesh.plugins.module_utils._traffic.split import
     route_problem,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import host_matches
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_resilience import rule_fields
+from conftest import CRDS
 from builders import ambient_namespace, namespace, service, split_virtualservice, waypoint
 
 MANAGED = {"app.kubernetes.io/managed-by": "ambient.mesh", "ambient.mesh/traffic-split": "helloworld"}
@@ -264,3 +267,45 @@ def test_conflict_names_what_the_waypoint_applies_first(state, winner):
     with pytest.raises(AmbientMeshError) as err:
         planned([LAB], state)
     assert winner in err.value.msg
+
+
+# ---- timeouts and retry (issue 26) ----------------------------------------------------------------------
+RESILIENT = dict(LAB, timeouts={"request": "1s", "backend_request": "500ms"}, retry={"attempts": 2, "codes": [503, 503, 500]})
+
+
+def test_timeouts_and_retry_go_on_every_rule_the_split_makes():
+    canary = dict(RESILIENT, matches=[{"headers": [{"name": "x-canary", "value": "true"}]}], unmatched_version="v1")
+    route = planned([canary], live(route_fields={"timeouts", "retry"}))["apply"][-1]
+    policy = {"timeouts": {"request": "1s", "backendRequest": "500ms"}, "retry": {"attempts": 2, "codes": [500, 503]}}
+    assert [dict((k, r[k]) for k in ("timeouts", "retry")) for r in route["spec"]["rules"]] == [policy, policy]
+    assert route["spec"]["rules"][1]["backendRefs"] == [{"name": "helloworld-v1", "port": 5000}]
+
+
+def test_a_split_without_them_writes_neither_field():
+    route = planned([LAB], live(route_fields={"timeouts", "retry"}))["apply"][-1]
+    assert set(route["spec"]["rules"][0]) == {"backendRefs"}
+
+
+@pytest.mark.parametrize("fields, refused", [
+    ({"timeouts"}, "retry needs the HTTPRoute CRD of the Gateway API experimental channel"),
+    (set(), "the cluster's HTTPRoute CRD has no timeouts field"),
+])
+def test_a_field_the_clusters_crd_lacks_is_refused(fields, refused):
+    spec = RESILIENT if "timeouts" in fields else dict(LAB, timeouts={"request": "1s"})
+    with pytest.raises(AmbientMeshError) as err:
+        planned([spec], live(route_fields=fields))
+    assert refused in str(err.value)
+
+
+def test_crd_not_readable_skips_the_check():
+    route = planned([RESILIENT], live(route_fields=None))["apply"][-1]
+    assert route["spec"]["rules"][0]["retry"] == {"attempts": 2, "codes": [500, 503]}
+
+
+def test_rule_fields_read_from_the_crds_schema():
+    for name, want in (("gateway-api-v1.5.1-standard.yaml", {"timeouts"}),
+                       ("gateway-api-v1.5.1-experimental-httproutes.yaml", {"timeouts", "retry"})):
+        crd = [d for d in yaml.safe_load_all((CRDS / name).read_text())
+               if d and d.get("metadata", {}).get("name") == "httproutes.gateway.networking.k8s.io"][0]
+        assert rule_fields(crd) == want
+    assert rule_fields(None) is None
