@@ -36,6 +36,9 @@ description:
     always (a unit test shows both over 2,000 seeds). The message shows each share with its Wilson interval.
   - B(The abort-rate verdict) (O(expected_status_rate)) is the same exact binomial test for the count of one
     status among all requests.
+  - B(The error-bound verdict) (O(max_error_percentage)) is its one-sided form for the client's failures (a status other
+    than 2xx/3xx, or a curl error): it fails when that many failures or more would come at most 1 - O(confidence)
+    of the time at the bound - a retry drill's "at most 0.8% fail".
   - Latency figures are nearest-rank percentiles of curl's C(time_total) over all requests, failed ones
     included (a timed-out request counts with the time it took).
   - Read-only - it changes no object in the cluster and never reports C(changed). It runs in check mode too,
@@ -139,6 +142,11 @@ options:
         description: Its expected percentage, 0 to 100.
         type: float
         required: true
+  max_error_percentage:
+    description:
+      - The highest percentage of failed requests the client may see, 0 to 100, judged by a one-sided exact binomial
+        test (a resilience drill: what retries leave of an upstream's errors).
+    type: float
   latency:
     description: Latency bounds in seconds; each given bound is a verdict.
     type: dict
@@ -193,6 +201,14 @@ EXAMPLES = r"""
     requests: 200
     capture_headers: [server]
     expected_status_rate: {status: 500, percentage: 50}
+
+- name: A retry drill - httpbin answers 20% of requests with 503, the route retries 503 twice, the client sees at most 0.8%
+  ambient.mesh.traffic_probe:
+    namespace: test
+    pod_selector: app=curl
+    url: http://httpbin.test.svc.cluster.local:8000/status/200:0.8,503:0.2
+    requests: 500
+    max_error_percentage: 0.8
 
 - name: A 3 s delay shows in the median, and nothing takes longer than 4 s
   ambient.mesh.traffic_probe:
@@ -342,6 +358,7 @@ def main():
         expected_status=dict(type="list", elements="int"),
         expected_status_rate=dict(type="dict", options=dict(status=dict(type="int", required=True),
                                                             percentage=dict(type="float", required=True))),
+        max_error_percentage=dict(type="float"),
         latency=dict(type="dict", options=LATENCY),
         return_sample=dict(type="bool", default=False),
     ))

@@ -22,6 +22,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._traffic.curl import 
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic.verdicts import (
     CURL_EXIT,
+    error_bound_verdict,
     latency_verdict,
     normalise,
     share_verdict,
@@ -65,6 +66,9 @@ def validate(params):
         _check_status("expected_status_rate.status", rate["status"])
         if not 0 <= rate["percentage"] <= 100:
             raise AmbientMeshError("expected_status_rate.percentage must be between 0 and 100")
+    bound = params.get("max_error_percentage")
+    if bound is not None and not 0 <= bound <= 100:
+        raise AmbientMeshError("max_error_percentage must be between 0 and 100; got %r" % bound)
     for index, status in enumerate(params["expected_status"] or []):
         _check_status("expected_status[%d]" % index, status)
     _check_latency(params["latency"] or {})
@@ -164,6 +168,9 @@ def judge(params, measured):
     if rate:
         verdicts.append(status_rate_verdict(measured["status_codes"], measured["requests"], rate["status"],
                                             rate["percentage"], params["confidence"]))
+    if params.get("max_error_percentage") is not None:
+        verdicts.append(error_bound_verdict(measured["error_rate"], measured["requests"], measured["status_codes"],
+                                            params["max_error_percentage"], params["confidence"]))
     if params["latency"] and any(v is not None for v in params["latency"].values()):
         verdicts.append(latency_verdict(measured["latency"], params["latency"]))
     return verdicts

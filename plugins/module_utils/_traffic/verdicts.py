@@ -250,6 +250,43 @@ def error_rate_verdict(error_rate, requests, status_codes, transport_errors, max
     return _verdict("error_rate", error_rate <= max_error_rate, {"max": max_error_rate}, error_rate, message)
 
 
+def upper_tail(k, n, p):
+    """P(X >= k) for X ~ Binomial(n, p): the one-sided p-value of k failures when at most p fail."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(k, n + 1)))
+
+
+def error_bound_verdict(error_rate, requests, status_codes, percentage, confidence):
+    """Is the client's error rate (a status other than 2xx/3xx, or a curl error) at most `percentage`, beyond
+    chance? A one-sided exact binomial test: it fails when as many failures as measured, or more, would happen
+    at most 1 - confidence of the time if the true rate were the bound - what a retry drill asks ("with 2
+    retries of a 20% 503, at most 0.8% fail")."""
+    failed = int(round(float(error_rate) * requests))
+    p = percentage / 100.0
+    p_value = upper_tail(failed, requests, p)
+    level = 1 - confidence
+    measured = {"count": failed, "requests": requests, "percentage": round(100.0 * failed / requests, 2) if requests else 0.0,
+                "p_value": p_value, "interval": [round(100 * x, 2) for x in wilson_interval(failed, requests, confidence)]}
+    text = "error rate: expected at most %s%%, measured %s%% (%d of %d failed; status codes %s; %d%% Wilson interval %s-%s%%)" % (
+        "%g" % percentage, measured["percentage"], failed, requests, dict(sorted(status_codes.items())),
+        round(confidence * 100), measured["interval"][0], measured["interval"][1])
+    if p_value > level:
+        return _verdict("error_bound", True, {"percentage": percentage}, measured,
+                        "%s: within the bound (one-sided exact binomial test at %.4g)" % (text, level))
+    cause = ("more requests fail than the bound allows: does the route retry these statuses? Istio's default retry "
+             "policy retries no status code (give the split retry.codes, and the experimental channel's HTTPRoute "
+             "CRD); a fault injected at the waypoint is never retried; a timeout's 504 is not retried under Istio's "
+             "conditions (mesh_info shows each route's timeouts and retry)")
+    return _verdict("error_bound", False, {"percentage": percentage}, measured,
+                    "%s: above the bound beyond chance (one-sided exact binomial test, p <= %.4g). Likely cause: %s"
+                    % (text, level, cause))
+
+
 def _describe(shares):
     return ", ".join("%s %s" % (b, _pct(s)) for b, s in sorted(shares.items()))
 

@@ -1,11 +1,13 @@
 """The canary's error-rate gate (verdicts.error_rate_verdict, through the filter ambient.mesh.error_rate_verdict):
 passes at or below the maximum, says how many requests failed and how, shaped like traffic_probe's verdicts."""
 
+import random
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ambient.mesh.plugins.filter.error_rate_verdict import FilterModule
-from ansible_collections.ambient.mesh.plugins.module_utils._traffic.verdicts import error_rate_verdict
+from ansible_collections.ambient.mesh.plugins.module_utils._traffic.verdicts import error_bound_verdict, error_rate_verdict, upper_tail
 
 
 @pytest.mark.parametrize("error_rate, requests, status_codes, transport_errors, max_error_rate, passed, message", [
@@ -50,3 +52,27 @@ def test_the_filter_takes_a_traffic_probe_result():
     assert fn(probe, 0.01) == error_rate_verdict(0.03, 200, {"200": 194, "500": 6}, {}, 0.01)
     with pytest.raises(AnsibleFilterError, match="needs a traffic_probe result"):
         fn({"msg": "curl in test/curl made 0 of 200 requests"}, 0.01)
+
+
+# ---- the one-sided error bound of a retry drill (traffic_probe max_error_percentage, issue 26) ----------------
+def test_two_retries_of_a_20_percent_503_pass_the_0_8_percent_bound_and_no_retries_fail_it():
+    ok = error_bound_verdict(6 / 500, 500, {"200": 494, "503": 6}, 0.8, 0.99)
+    assert ok["passed"] and ok["measured"]["count"] == 6, ok["message"]
+    bad = error_bound_verdict(98 / 500, 500, {"200": 402, "503": 98}, 0.8, 0.99)
+    assert not bad["passed"]
+    assert bad["message"].startswith("error rate: expected at most 0.8%, measured 19.6% (98 of 500 failed")
+    assert "Istio's default retry policy retries no status code" in bad["message"]
+
+
+def test_the_bound_fails_a_true_rate_at_the_bound_at_most_1_minus_confidence_of_the_time():
+    rng = random.Random(7)
+    fails = 0
+    for _ in range(2000):
+        k = sum(rng.random() < 0.008 for _ in range(500))
+        fails += not error_bound_verdict(k / 500, 500, {}, 0.8, 0.99)["passed"]
+    assert fails / 2000 <= 0.01, fails
+
+
+def test_upper_tail_edges():
+    assert upper_tail(0, 10, 0.5) == 1.0 and upper_tail(1, 10, 0.0) == 0.0 and upper_tail(10, 10, 1.0) == 1.0
+    assert abs(upper_tail(10, 10, 0.5) - 0.5 ** 10) < 1e-12
