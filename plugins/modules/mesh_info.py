@@ -36,6 +36,9 @@ description:
     M(ambient.mesh.ambient_namespace) - its capture changed and its workloads were not restarted yet) and
     C(CAPTURE_MISMATCH) (pods not captured the way their namespace's labels say - a sidecar in an ambient namespace,
     or C(ambient.istio.io/redirection=enabled) in a namespace that is not).
+  - Retries - C(RETRY_NON_IDEMPOTENT) (an HTTPRoute or VirtualService rule that retries an answer's status, such as
+    503, for requests of any method: a POST the app handled before it answered runs again, where Istio's default
+    policy retries only connection failures, which never reached the app).
   - Everything is taken from the API server; no istioctl is needed.
 author:
   - ambient.mesh maintainers (@ambient-mesh)
@@ -123,15 +126,19 @@ routes:
   description:
     - HTTPRoutes whose parent is a Service - C(name), C(namespace), C(services), C(parents) (per parent
       Accepted, ResolvedRefs and istiod's ResolvedWaypoints message - that condition is always True; its
-      message says C(All waypoints resolved) or that the use-waypoint label is missing) and C(backends)
-      with their weights.
+      message says C(All waypoints resolved) or that the use-waypoint label is missing), C(backends)
+      with their weights, and C(resilience) - per rule with C(timeouts) or C(retry), the rule's index
+      (C(rule)), the fields as written and C(summary), what Istio makes of them (for example C(request timeout 1s;
+      2 retries on connection failures and 503)).
   returned: always
   type: list
   elements: dict
   sample: [{"name": "helloworld", "namespace": "hello", "services": ["hello/helloworld"],
             "parents": [{"kind": "Service", "name": "helloworld", "namespace": "hello", "port": null,
                          "accepted": true, "resolved_refs": true, "waypoint_message": null}],
-            "backends": [{"name": "helloworld-v1", "port": 5000, "weight": 90}]}]
+            "backends": [{"name": "helloworld-v1", "port": 5000, "weight": 90}],
+            "resilience": [{"rule": 0, "timeouts": {"request": "1s"}, "retry": {"attempts": 2, "codes": [503]},
+                            "summary": "request timeout 1s; 2 retries on connection failures and 503"}]}]
 fault_injections:
   description:
     - VirtualService routes that inject a delay or an abort - the faults in force - with C(name), C(namespace),
@@ -150,7 +157,7 @@ findings:
       C(WAYPOINT_NOT_FOUND), C(WAYPOINT_WRONG_TYPE), C(VS_AND_HTTPROUTE_SAME_SERVICE),
       C(VS_IN_THIRD_NAMESPACE), C(VS_SOURCE_LABELS_AT_WAYPOINT), C(WEIGHTED_BACKEND_WITHOUT_PODS),
       C(SPLIT_ALL_WEIGHTS_ZERO), C(FAULT_EXPIRED), C(WAYPOINT_NAMESPACE_NOT_FOUND), C(WAYPOINT_REVISION_NOT_SERVED),
-      C(WAYPOINT_BOUND_NOT_AMBIENT), C(RESTART_PENDING), C(CAPTURE_MISMATCH).
+      C(WAYPOINT_BOUND_NOT_AMBIENT), C(RESTART_PENDING), C(CAPTURE_MISMATCH), C(RETRY_NON_IDEMPOTENT).
   returned: always
   type: list
   elements: dict

@@ -141,3 +141,38 @@ def result(fields):
     if not fields:
         return {}
     return dict(fields, summary=describe(fields))
+
+
+# RFC 9110 9.2.2: the idempotent methods
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
+# Envoy retry_on conditions that retry after the app may have handled the request (an answer's status)
+STATUS_CONDITIONS = ("5xx", "gateway-error", "retriable-4xx", "retriable-status-codes")
+
+
+def retried_statuses(rule, kind):
+    """What an HTTPRoute or VirtualService rule retries after an answer: a text such as "503" or "5xx", or None
+    when it retries only what never reached the app (Istio's default: connection failures, refused streams)."""
+    if kind == "HTTPRoute":
+        retry = rule.get("retry")
+        if retry is None or retry.get("attempts", 2) == 0 or not retry.get("codes"):
+            return None
+        return ", ".join(str(c) for c in retry["codes"])
+    retries = rule.get("retries") or {}
+    if not retries.get("attempts"):
+        return None
+    parts = [p.strip() for p in (retries.get("retryOn") or "").split(",") if p.strip()]
+    hits = [p for p in parts if p.isdigit() or p in STATUS_CONDITIONS]
+    return ", ".join(hits) or None
+
+
+def non_idempotent_matches(rule, kind):
+    """Whether some request of a non-idempotent method (POST, PATCH) takes the rule: a rule without matches, or a
+    match that names no method or a non-idempotent one."""
+    matches = rule.get("matches" if kind == "HTTPRoute" else "match") or [{}]
+    for match in matches:
+        method = match.get("method")
+        if isinstance(method, dict):  # a VirtualService StringMatch
+            method = method.get("exact")
+        if not method or method.upper() not in IDEMPOTENT_METHODS:
+            return True
+    return False

@@ -16,6 +16,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio.fault_records 
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.gateway_api import service_parents
+from ansible_collections.ambient.mesh.plugins.module_utils._istio import route_resilience
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.gateway_api import GATEWAY_GROUPS, bundle_identity
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.names import (
     DATAPLANE_MODE,
@@ -107,8 +108,13 @@ def route_summary(raw):
             for backend in rule.get("backendRefs") or []:
                 backends.append({"name": backend.get("name"), "port": backend.get("port"),
                                  "weight": backend.get("weight", 1)})
+        resilience = [dict(route_resilience.result(dict((k, rule[k]) for k in route_resilience.RULE_FIELDS if k in rule)),
+                           rule=index)
+                      for index, rule in enumerate((route.get("spec") or {}).get("rules") or [])
+                      if any(k in rule for k in route_resilience.RULE_FIELDS)]
         out.append({"name": route["metadata"]["name"], "namespace": route["metadata"]["namespace"],
-                    "services": ["%s/%s" % p for p in parents], "parents": statuses, "backends": backends})
+                    "services": ["%s/%s" % p for p in parents], "parents": statuses, "backends": backends,
+                    "resilience": resilience})
     return sorted(out, key=lambda r: (r["namespace"], r["name"]))
 
 

@@ -19,6 +19,7 @@ from ansible_collections.ambient.mesh.plugins.module_utils._istio.fault_records 
     utc_now,
 )
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.gateway_api import service_parents
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_resilience import non_idempotent_matches, retried_statuses
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import service_for_host, vs_applies_to_mesh
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_order import waypoint_order
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.waypoint_binding import service_binding
@@ -128,6 +129,7 @@ def find_misconfigurations(snapshot):
     findings += _weighted_backends_without_pods(snapshot)
     findings += _all_weights_zero(snapshot)
     findings += _expired_faults(snapshot)
+    findings += _retries_of_non_idempotent_requests(snapshot)
     return findings
 
 
@@ -404,6 +406,29 @@ def _all_weights_zero(snapshot):
                     "every backend of rule %d of HTTPRoute %s/%s has weight 0, so the requests it matches go nowhere "
                     "(HTTP 500)" % (index, route["metadata"]["namespace"], route["metadata"]["name"]),
                     "give at least one backend a weight above 0 (ambient.mesh.traffic_split refuses all-zero weights)"))
+    return out
+
+
+def _retries_of_non_idempotent_requests(snapshot):
+    """A rule that retries an answer's status (retry.codes, retryOn 5xx or codes) for requests of every method: a
+    POST the app handled before it answered 503 runs again. Istio's default policy (route/retry/retry.go) retries
+    only connection failures and refused streams, which never reached the app; Envoy retries any method."""
+    out = []
+    for kind, objects, rules_of in (("HTTPRoute", snapshot.httproutes, lambda o: (o.get("spec") or {}).get("rules")),
+                                    ("VirtualService", snapshot.virtualservices, lambda o: (o.get("spec") or {}).get("http"))):
+        for obj in objects:
+            for index, rule in enumerate(rules_of(obj) or []):
+                statuses = retried_statuses(rule, kind)
+                if statuses is None or not non_idempotent_matches(rule, kind):
+                    continue
+                out.append(_finding(
+                    "RETRY_NON_IDEMPOTENT", "warning", obj,
+                    "rule %d of %s %s/%s retries answers with %s for requests of any method, so a POST or PATCH the "
+                    "app handled before it answered runs again; Istio's default policy retries only connection "
+                    "failures and refused streams, which never reached the app"
+                    % (index, kind, obj["metadata"]["namespace"], obj["metadata"]["name"], statuses),
+                    "retry statuses only in a rule that matches idempotent methods (GET, HEAD, PUT, DELETE), route "
+                    "the others by a rule without retry codes, or make sure the handlers are idempotent"))
     return out
 
 
