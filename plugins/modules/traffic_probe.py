@@ -142,6 +142,14 @@ options:
         description: Its expected percentage, 0 to 100.
         type: float
         required: true
+  direct_to_pod:
+    description:
+      - Send the requests to one ready endpoint of the URL's Service (a pod IP and the target port, from its
+        EndpointSlices) instead of the Service - the app alone, past the Service's waypoint, its routes, timeouts,
+        retries and faults (a namespace waypoint serves Service traffic only). The URL's host must name the Service.
+      - A resilience drill probes once this way (the raw effect) and once through the Service (the client's view).
+    type: bool
+    default: false
   max_error_percentage:
     description:
       - The highest percentage of failed requests the client may see, 0 to 100, judged by a one-sided exact binomial
@@ -327,6 +335,12 @@ stderr:
   returned: always
   type: str
   sample: ""
+target:
+  description: With O(direct_to_pod), the endpoint the requests went to, in words.
+  returned: when O(direct_to_pod=true)
+  type: str
+  sample: "pod httpbin/httpbin-7d4b9c8f6-x2x7q at 10.244.0.12:8080, a ready endpoint of Service httpbin/httpbin port 8000,
+    past its waypoint and routes"
 """
 
 from ansible_collections.ambient.mesh.plugins.module_utils._args import REQUEST_ARG_SPEC, argument_spec
@@ -359,6 +373,7 @@ def main():
         expected_status_rate=dict(type="dict", options=dict(status=dict(type="int", required=True),
                                                             percentage=dict(type="float", required=True))),
         max_error_percentage=dict(type="float"),
+        direct_to_pod=dict(type="bool", default=False),
         latency=dict(type="dict", options=LATENCY),
         return_sample=dict(type="bool", default=False),
     ))

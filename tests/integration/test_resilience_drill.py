@@ -97,3 +97,20 @@ def test_timeouts_and_retry_four_steps_then_the_drill(drill, playbook):
     bare = playbook.run(PROBE, flaky, fails=["error rate: expected at most 0.8%", "above the bound beyond chance",
                                              "Istio's default retry policy retries no status code"])
     assert 70 <= bare["status_codes"]["503"] <= 130, bare["status_codes"]
+
+
+def test_direct_to_pod_measures_the_app_alone_past_the_route(drill, playbook):
+    """With the retry in place the client sees under 1% of 503s; the same URL sent to the pod itself (past the
+    waypoint) shows httpbin's own 20%: the raw effect next to the client's view."""
+    playbook.run(SPLIT, split(retry={"attempts": 2, "codes": [503]}))
+    probe = dict(CLIENT, url=BIN + "/status/200:0.8,503:0.2", requests=400)
+    raw = playbook.run(PROBE, dict(probe, direct_to_pod=True, capture_headers=["server"]))
+    pod = [p for p in drill.list("v1", "Pod", "httpbin") if p["metadata"]["labels"].get("app") == "httpbin"][0]
+    assert raw["target"] == (f"pod httpbin/{pod['metadata']['name']} at {pod['status']['podIP']}:8080, a ready endpoint of "
+                             "Service httpbin/httpbin port 8000, past its waypoint and routes")
+    assert raw["headers"]["server"] == {}  # go-httpbin sends no Server header; no waypoint answered
+    assert 50 <= raw["status_codes"]["503"] <= 110, raw["status_codes"]
+    client = playbook.run(PROBE, dict(probe, capture_headers=["server"]))
+    assert client["headers"]["server"] == {"istio-envoy": 400} and client["status_codes"].get("503", 0) <= 10
+    playbook.run(PROBE, dict(probe, url="http://10.0.0.1:8000/get", direct_to_pod=True),
+                 fails="direct_to_pod needs a URL that names a Service")

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
+from ansible_collections.ambient.mesh.plugins.module_utils._traffic.direct import endpoint_url
 from ansible_collections.ambient.mesh.plugins.module_utils._kube.pod_exec import choose_container, choose_pod, run_in_pod
 from ansible_collections.ambient.mesh.plugins.module_utils._traffic.curl import (
     HEADER_NAME,
@@ -180,10 +181,13 @@ def run_probe(api, core, params):
     """The measurements and verdicts of one probe; read-only, the same in check mode."""
     pattern = validate(params)
     headers = header_names(params["backend_header"], params["capture_headers"])
+    url, target = params["url"], None
+    if params.get("direct_to_pod"):
+        url, target = endpoint_url(api, url, params["namespace"])
     pod = choose_pod(api, params["namespace"], params["pod"], params["pod_selector"])
     container = choose_container(pod, params["container"])
     marker = new_marker()
-    argv = curl_argv(params["url"], params["requests"], marker, params["reuse_connection"], params["method"],
+    argv = curl_argv(url, params["requests"], marker, params["reuse_connection"], params["method"],
                      params["headers"], params["timeout"], headers)
     deadline = params["requests"] * (params["timeout"] or 300) + EXEC_SLACK
     out = run_in_pod(core, pod, container, argv, deadline)
@@ -202,6 +206,8 @@ def run_probe(api, core, params):
     result = summarise(transfers, pattern, params["backend_header"], params["capture_headers"] or [],
                        params["return_sample"])
     result.update(where)
+    if target:
+        result["target"] = target
     warning = no_status_warning(result)
     if warning:
         warn(warning)
