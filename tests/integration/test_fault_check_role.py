@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from builders import ambient_namespace
-from conftest import (DATA, GATEWAY_V151, ISTIO_CRDS, PlayResult, expect_outcome, interrupt_role, run_playbook, run_role,
+from conftest import (CRDS, DATA, GATEWAY_V151, ISTIO_CRDS, PlayResult, expect_outcome, interrupt_role, run_playbook, run_role,
                       seed_istio)
 
 pytestmark = pytest.mark.integration
@@ -21,6 +21,11 @@ DELAY = {"service": "httpbin", "namespace": "httpbin", "delay": {"fixed_delay": 
          "tolerance": 0.5, "probe": {"url": f"{HTTPBIN}/status/200", "requests": 20}}
 ABORT = {"service": "httpbin", "namespace": "httpbin", "abort": {"http_status": 500, "percentage": 100},
          "probe": {"url": f"{HTTPBIN}/status/200", "requests": 50}}
+# resilience drills (issue 26): nothing injected; httpbin misbehaves on its own and the route answers for it
+RETRY_DRILL = {"service": "httpbin", "namespace": "httpbin", "client": {"max_error_percentage": 0.8},
+               "probe": {"url": f"{HTTPBIN}/status/200:0.8,503:0.2", "requests": 500}}
+TIMEOUT_DRILL = {"service": "httpbin", "namespace": "httpbin", "client": {"status": [504], "latency": {"p99_max": 1.2}},
+                 "probe": {"url": f"{HTTPBIN}/drip?delay=3&duration=0", "requests": 50}}
 
 
 def samples(name, namespace):
@@ -129,7 +134,12 @@ def test_bad_variables_are_refused_by_preflight(lab, playbook):
     role(playbook, {"fault_check_checks": [dict(DELAY, delay={"fixed_delay": "3s", "percentage": 30})]},
          fails="give delay.percentage above 50")
     role(playbook, {"fault_check_checks": [{"service": "httpbin", "namespace": "httpbin", "probe": {"url": HTTPBIN}}]},
-         fails="each with a service, a namespace, a delay or an abort")
+         fails="each with a service, a namespace, a delay, an abort or client expectations")
+    role(playbook, {"fault_check_checks": [dict(DELAY, client={"status": [504]})]},
+         fails=["client expectations make it a resilience drill", "a fault injected at the waypoint never reaches",
+                "Leave delay and abort out"])
+    role(playbook, {"fault_check_checks": [dict(RETRY_DRILL, client={"max_errors": 1})]},
+         fails="client takes status (a list), max_error_percentage and latency")
     assert lab.writes(mark) == []
 
 
@@ -247,3 +257,42 @@ def test_a_probe_url_that_is_not_one_is_refused_by_preflight(lab, playbook):
     role(playbook, {"fault_check_checks": [dict(DELAY, probe={"url": "httpbin:8000/get"})]},
          fails="an http:// or https:// URL with a host")
     assert lab.writes(mark) == []
+
+
+def resilient_route(playbook, cluster, **policy):
+    """httpbin's traffic through an HTTPRoute with the given timeouts and retry (traffic_split, one version)."""
+    cluster.load_crds(CRDS / "gateway-api-v1.5.1-experimental-httproutes.yaml")
+    playbook.run("ambient.mesh.traffic_split", {"splits": [dict(
+        {"service": "httpbin", "namespace": "httpbin", "versions": [{"name": "v1", "weight": 100}]}, **policy)],
+        "wait_timeout": 20})
+
+
+def test_resilience_drills_show_the_upstream_alone_beside_the_clients_view(lab, playbook):
+    resilient_route(playbook, lab, timeouts={"request": "1s"}, retry={"attempts": 2, "codes": [503]})
+    mark = lab.mark()
+    result = role(playbook, {"fault_check_checks": [RETRY_DRILL, TIMEOUT_DRILL]})
+    assert result.changed == 0 and lab.writes(mark) == [], result.stdout[-3000:]  # nothing injected, nothing to remove
+    record, page = the_report(playbook)
+    assert record["outcome"] == "passed"
+    raw_503, client_503, raw_slow, client_slow = record["steps"]
+    assert [s["label"] for s in record["steps"]] == [
+        "httpbin/httpbin /status/200:0.8,503:0.2: the upstream alone", "httpbin/httpbin /status/200:0.8,503:0.2: the client's view",
+        "httpbin/httpbin /drip?delay=3&duration=0: the upstream alone", "httpbin/httpbin /drip?delay=3&duration=0: the client's view"]
+    # the raw effect: httpbin's own 20% of 503 and 3 s, at its pod
+    assert 60 <= raw_503["counts"]["503"] <= 140 and raw_503["details"]["target"].startswith("pod httpbin/httpbin-")
+    assert raw_slow["counts"] == {"200": 50} and raw_slow["latency"]["p50"] >= 3.0
+    # the client's view: the retries leave under 1%, the timeout turns 3 s into a 504 at 1 s
+    assert client_503["counts"].get("503", 0) <= 10 and client_503["passed"] is True
+    assert [v["name"] for v in client_503["verdicts"]] == ["error_bound"]
+    assert client_slow["counts"] == {"504": 50} and client_slow["latency"]["p99"] <= 1.2 and client_slow["passed"] is True
+    assert "the upstream alone" in page and "the client&#x27;s view" in page
+
+    # the same drill without the retry fails, and the report says why
+    resilient_route(playbook, lab, timeouts={"request": "1s"})
+    role(playbook, {"fault_check_checks": [RETRY_DRILL]}, fails=[
+        "resilience drill of httpbin/httpbin failed (nothing was injected", "error rate: expected at most 0.8%",
+        "Istio's default retry policy retries no status code"])
+    records = sorted((pathlib.Path(playbook.workdir) / "reports").glob("fault_check-*.json"))
+    failed = json.loads(records[-1].read_text(encoding="utf-8"))
+    assert failed["outcome"] == "failed" and failed["steps"][1]["passed"] is False
+    assert 60 <= failed["steps"][1]["counts"]["503"] <= 140
