@@ -6,8 +6,9 @@ argv) -> ExecResult or ExecutableNotFound; reseed(seed). All randomness comes fr
 is simulated (a request's time includes fault delays and /delay/<s>; nothing sleeps).
 
 Files, one concern each: curl.py (the command line), dns.py (names), network.py (the path of a
-connection: ztunnel, waypoint, kube-proxy), routing.py (the waypoint's routes), apps.py (the apps by image),
-cluster.py (reading the objects), messages.py (requests, responses, failures).
+connection: ztunnel, waypoint, kube-proxy), routing.py (the waypoint's routes), resilience.py (a route's timeout
+and retry policy), apps.py (the apps by image), cluster.py (reading the objects), messages.py (requests,
+responses, failures).
 """
 
 import random

@@ -5,7 +5,9 @@
   the image's build argument (Dockerfile `ENV SERVICE_VERSION=${service_version:-v1}`; the image name
   carries it), HOSTNAME the pod name (kubelet sets the pod's hostname to its name).
 - go-httpbin (mccutchen/go-httpbin, tag of the image; httpbin/handlers.go, helpers.go, responses.go,
-  middleware.go at v2.15.0), listening on 8080 (its default port, samples/httpbin.yaml containerPort).
+  middleware.go at v2.15.0), listening on 8080 (its default port, samples/httpbin.yaml containerPort):
+  /get, /headers, /status/<code> and weighted /status/<code>:<weight>,... (one draw per request), /delay/<s>,
+  /drip with duration 0 (the status `code` after `delay`, no echo: a slow answer that can pass a waypoint).
 - curlimages/curl: the client; nothing listens in it (samples/curl.yaml runs `sleep infinity`).
 Any other image: no process listens, connections are refused.
 
@@ -14,8 +16,9 @@ Test knob (no Istio, Kubernetes or app feature; only this simulation reads it): 
 that share of their requests with HTTP 500, drawn from the data plane's seeded random.Random (a version that
 fails, for the canary role's rollback tests). helloworld's 500 is Flask's answer to an unhandled exception
 (werkzeug 3.0.3 InternalServerError), httpbin's the one of its /status/500. A waypoint passes a 500 on
-unchanged: Istio's default retry policy retries connect failures, refused streams and listed status codes,
-none listed (pilot/pkg/networking/core/route/retry/retry.go defaultRetryOn).
+unchanged unless its route retries that status: Istio's default retry policy retries connect failures,
+refused streams and listed status codes, none listed (pilot/pkg/networking/core/route/retry/retry.go
+defaultRetryOn; resilience.py).
 """
 
 import email.utils
