@@ -37,7 +37,7 @@ description:
     C(CAPTURE_MISMATCH) (pods not captured the way their namespace's labels say - a sidecar in an ambient namespace,
     or C(ambient.istio.io/redirection=enabled) in a namespace that is not).
   - Retries - C(RETRY_NON_IDEMPOTENT) (an HTTPRoute or VirtualService rule that retries an answer's status, such as
-    503, for requests of any method: a POST the app handled before it answered runs again, where Istio's default
+    503, for requests of any method - a POST the app handled before it answered runs again, where Istio's default
     policy retries only connection failures, which never reached the app).
   - Everything is taken from the API server; no istioctl is needed.
 author:

@@ -37,7 +37,7 @@ description:
   - B(The abort-rate verdict) (O(expected_status_rate)) is the same exact binomial test for the count of one
     status among all requests.
   - B(The error-bound verdict) (O(max_error_percentage)) is its one-sided form for the client's failures (a status other
-    than 2xx/3xx, or a curl error): it fails when that many failures or more would come at most 1 - O(confidence)
+    than 2xx/3xx, or a curl error) - it fails when that many failures or more would come at most 1 - O(confidence)
     of the time at the bound - a retry drill's "at most 0.8% fail".
   - Latency figures are nearest-rank percentiles of curl's C(time_total) over all requests, failed ones
     included (a timed-out request counts with the time it took).
@@ -153,7 +153,7 @@ options:
   max_error_percentage:
     description:
       - The highest percentage of failed requests the client may see, 0 to 100, judged by a one-sided exact binomial
-        test (a resilience drill: what retries leave of an upstream's errors).
+        test (a resilience drill - what retries leave of an upstream's errors).
     type: float
   latency:
     description: Latency bounds in seconds; each given bound is a verdict.

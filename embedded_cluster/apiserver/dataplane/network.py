@@ -118,7 +118,7 @@ class EnvoyConnection:
         """Raises NotSimulated for a cluster whose settings the simulation does not know."""
 
     def send(self, req):
-        dp, rng = self.dp, self.dp.rng
+        rng = self.dp.rng
         routes = self.routes()
         if routes is None:
             route = routing.Route("default route", {}, [(self.svc, self.port, None, 1)], {})
