@@ -214,7 +214,7 @@ EXAMPLES = r"""
   ambient.mesh.traffic_probe:
     namespace: test
     pod_selector: app=curl
-    url: http://httpbin.test.svc.cluster.local:8000/status/200:0.8,503:0.2
+    url: http://httpbin.httpbin.svc.cluster.local:8000/status/200:0.8,503:0.2
     requests: 500
     max_error_percentage: 0.8
 

@@ -203,11 +203,11 @@ EXAMPLES = r"""
           - {name: v2, weight: 100}
         unmatched_version: v1
 
-- name: httpbin v1 90 / v2 10 with a 1 s request timeout and 2 retries of 503 (retry needs the experimental channel)
+- name: The same split with a 1 s request timeout and 2 retries of 503 (retry needs the experimental channel)
   ambient.mesh.traffic_split:
     splits:
-      - service: httpbin
-        namespace: test
+      - service: helloworld
+        namespace: hello
         versions:
           - {name: v1, weight: 90}
           - {name: v2, weight: 10}

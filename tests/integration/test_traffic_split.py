@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from builders import ambient_namespace, namespace, service, split_route, split_virtualservice, wait_bound
-from conftest import DATA, GATEWAY_V151, ISTIO_CRDS, seed_istio
+from conftest import CRDS, DATA, GATEWAY_V151, ISTIO_CRDS, seed_istio
 
 pytestmark = pytest.mark.integration
 MODULE = "ambient.mesh.traffic_split"
@@ -405,11 +405,13 @@ def test_the_documented_examples_run(mesh, playbook):
     tree = ast.parse((ROOT / "plugins" / "modules" / "traffic_split.py").read_text(encoding="utf-8"))
     examples = next(n.value.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "EXAMPLES")
     tasks = yaml.safe_load(examples)
-    assert len(tasks) == 4
+    assert len(tasks) == 5
     lab(mesh)
     for task in tasks:
         if task.get(MODULE, {}).get("remove_conflicts"):
             mesh.put(split_virtualservice())
+        if any("retry" in split for split in task.get(MODULE, {}).get("splits", [])):
+            mesh.load_crds(CRDS / "gateway-api-v1.5.1-experimental-httproutes.yaml")
         result = playbook.run(MODULE, task[MODULE])
         assert result["changed"] is True, task["name"]
     assert mesh.list(*ROUTE, "hello") == [] and mesh.get(*SVC, "helloworld-v1", "hello") is None
