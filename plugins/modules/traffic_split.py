@@ -131,7 +131,8 @@ options:
         description:
           - The route's retry policy, written to each rule of the HTTPRoute (C(spec.rules[].retry)).
           - Needs the HTTPRoute CRD of the Gateway API experimental channel; the module reads the CRD and refuses,
-            before any change, when its schema has no C(retry) (an API server drops fields its CRD lacks).
+            before any change, when its schema has no C(retry) (an API server drops fields its CRD lacks). When the
+            CRD cannot be read (no right to get CustomResourceDefinitions) it warns and writes the route unchecked.
           - Istio retries connection failures, refused streams and the listed O(splits[].retry.codes); without
             O(splits[].retry) its default policy retries no status code, so an app's 503 reaches the client.
           - A fault injected at the same waypoint is a local reply before the router and is never retried.
@@ -142,11 +143,13 @@ options:
               Istio's default ones.
             type: int
           codes:
-            description: The HTTP statuses (400 to 599) of an upstream answer that are retried, for example V([503]).
+            description:
+              - The HTTP statuses of an upstream answer that are retried, for example V([503]) - from 400 to 599, and
+                only those Go's net/http knows (istiod's C(parseRetryOn) takes no other; 509 or 599 are refused).
             type: list
             elements: int
           backoff:
-            description: The base of Envoy's jittered exponential back-off between tries (25 ms when not given).
+            description: The base of Envoy's jittered exponential back-off between tries (25 ms when not given; above 0).
             type: str
       state:
         description: V(absent) deletes the HTTPRoutes and the per-version Services this module made for the Service.

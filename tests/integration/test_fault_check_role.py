@@ -140,6 +140,8 @@ def test_bad_variables_are_refused_by_preflight(lab, playbook):
                 "Leave delay and abort out"])
     role(playbook, {"fault_check_checks": [dict(RETRY_DRILL, client={"max_errors": 1})]},
          fails="client takes status (a list), max_error_percentage and latency")
+    role(playbook, {"fault_check_checks": [dict(RETRY_DRILL, client={"status": [], "latency": {"p99_max": None}})]},
+         fails="at least one of them")
     assert lab.writes(mark) == []
 
 
@@ -270,12 +272,16 @@ def resilient_route(playbook, cluster, **policy):
 def test_resilience_drills_show_the_upstream_alone_beside_the_clients_view(lab, playbook):
     resilient_route(playbook, lab, timeouts={"request": "1s"}, retry={"attempts": 2, "codes": [503]})
     mark = lab.mark()
-    result = role(playbook, {"fault_check_checks": [RETRY_DRILL, TIMEOUT_DRILL]})
+    clean = {"service": "httpbin", "namespace": "httpbin", "client": {"max_error_percentage": 0},
+             "probe": {"url": f"{HTTPBIN}/status/200", "requests": 20}}
+    result = role(playbook, {"fault_check_checks": [RETRY_DRILL, TIMEOUT_DRILL, clean]})
     assert result.changed == 0 and lab.writes(mark) == [], result.stdout[-3000:]  # nothing injected, nothing to remove
     record, page = the_report(playbook)
     assert record["outcome"] == "passed"
-    raw_503, client_503, raw_slow, client_slow = record["steps"]
-    assert [s["label"] for s in record["steps"]] == [
+    raw_503, client_503, raw_slow, client_slow, _raw_clean, client_clean = record["steps"]
+    # a bound of 0 is a bound ("no failure"), not a missing one
+    assert [(v["name"], v["expected"]) for v in client_clean["verdicts"]] == [("error_bound", {"percentage": 0.0})]
+    assert [s["label"] for s in record["steps"][:4]] == [
         "httpbin/httpbin /status/200:0.8,503:0.2: the upstream alone", "httpbin/httpbin /status/200:0.8,503:0.2: the client's view",
         "httpbin/httpbin /drip?delay=3&duration=0: the upstream alone", "httpbin/httpbin /drip?delay=3&duration=0: the client's view"]
     # the raw effect: httpbin's own 20% of 503 and 3 s, at its pod

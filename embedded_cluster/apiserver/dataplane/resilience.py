@@ -52,6 +52,9 @@ TIMEOUT_BODY = b"upstream request timeout"  # router.cc onResponseTimeout: sendL
 
 class RetryPolicy:
     def __init__(self, attempts, retry_on, codes, per_try=None, backoff=None):
+        if backoff is not None and backoff <= 0:
+            # route_components.proto RetryBackOff.base_interval gt {}: Envoy rejects the route (a NACK)
+            raise NotSimulated("a retry back-off of 0 (Envoy rejects the route configuration)")
         self.attempts = attempts  # retries after the first try
         self.retry_on = frozenset(retry_on)
         self.codes = frozenset(codes)
@@ -59,7 +62,11 @@ class RetryPolicy:
         self.backoff = backoff if backoff else DEFAULT_BACKOFF
 
     def retries_status(self, status):
-        return "retriable-status-codes" in self.retry_on and status in self.codes
+        """retry_state_impl.cc wouldRetryFromHeaders: 5xx any 5xx, gateway-error 502/503/504, retriable-status-codes
+        the listed ones (retriable-4xx, 409, is not simulated: convert_policy refuses it)."""
+        return ("retriable-status-codes" in self.retry_on and status in self.codes) \
+            or ("5xx" in self.retry_on and 500 <= status <= 599) \
+            or ("gateway-error" in self.retry_on and status in (502, 503, 504))
 
     def retries_timeout(self):
         return bool(self.retry_on & set(TIMEOUT_RETRY_ON))

@@ -77,19 +77,24 @@ def check(spec, where, problems):
         elif codes:
             rule_retry["codes"] = sorted(set(codes))
         backoff = _duration(retry.get("backoff"), "%s: retry.backoff" % where, problems)
-        if backoff is not None:
+        if backoff is not None and seconds(backoff) == 0:
+            # Envoy route_components.proto RetryBackOff.base_interval: required, gt {} - istiod passes 0 on and the
+            # waypoint would reject the route
+            problems.append("%s: retry.backoff %s: Envoy needs a back-off above 0 (its waypoint would reject the route); "
+                            "leave it out for Envoy's 25 ms" % (where, backoff))
+        elif backoff is not None:
             rule_retry["backoff"] = backoff
         out["retry"] = rule_retry
     return out
 
 
 def read_rule_fields(api, crd_kind):
-    """rule_fields of the cluster's HTTPRoute CRD; None when it cannot be read (no right to read CRDs: the
-    check is skipped rather than the run refused)."""
+    """rule_fields of the cluster's HTTPRoute CRD; False when it cannot be read (no right to read CRDs: the check
+    is skipped, with a warning, rather than the run refused)."""
     try:
         return rule_fields(api.get(crd_kind[0], crd_kind[1], HTTPROUTE_CRD))
     except AmbientMeshError:
-        return None
+        return False
 
 
 def rule_fields(crd):
@@ -107,7 +112,9 @@ def rule_fields(crd):
 
 def crd_problem(fields, wanted, where):
     """A rule field the cluster's HTTPRoute CRD lacks: the API server would drop it without a word."""
-    missing = sorted(f for f in wanted if fields is not None and f not in fields)
+    if not isinstance(fields, set):
+        return None
+    missing = sorted(f for f in wanted if f not in fields)
     if not missing:
         return None
     if "retry" in missing:
@@ -119,21 +126,36 @@ def crd_problem(fields, wanted, where):
             "would drop it; upgrade the CRDs with ambient.mesh.gateway_api_crds" % (where, ", ".join(missing)))
 
 
+def unchecked_warning(fields, wanted, where):
+    """A warning when the CRD could not be read (read_rule_fields gave False) and the split writes its fields."""
+    if fields is False and wanted:
+        return ("%s: the HTTPRoute CRD could not be read (no right to get customresourcedefinitions?), so whether it "
+                "keeps %s was not checked; an API server drops a field its CRD lacks" % (where, ", ".join(sorted(wanted))))
+    return None
+
+
 def describe(fields):
-    """A line for messages and the result: what the client will see of the route's policy."""
-    parts = []
+    """A line for messages and the result: what the client will see of the route's policy, as istiod converts it
+    (conversion.go) and Envoy applies it (router.cc finalTimeout drops a per-try timeout not under the route's)."""
     timeouts = fields.get("timeouts") or {}
     retry = fields.get("retry")
-    if "request" in timeouts:
+    request = seconds(timeouts["request"]) if "request" in timeouts else 0
+    backend = seconds(timeouts["backendRequest"]) if "backendRequest" in timeouts else 0
+    parts = []
+    if retry is None and backend:
+        parts.append("request timeout %s (without retry istiod makes backend_request the route timeout)"
+                     % timeouts["backendRequest"])
+    elif request:
         parts.append("request timeout %s" % timeouts["request"])
-    if "backendRequest" in timeouts and seconds(timeouts["backendRequest"]):
-        parts.append(("per-try timeout %s" if retry is not None else "request timeout %s (without retry istiod makes "
-                      "backend_request the route timeout)") % timeouts["backendRequest"])
+    if retry is not None and backend:
+        parts.append(("per-try timeout %s" % timeouts["backendRequest"]) if not request or backend < request
+                     else "no per-try timeout (Envoy drops one not shorter than the request timeout)")
     if retry is not None:
         attempts = retry.get("attempts", 2)
-        parts.append("no retries" if attempts == 0 else "%d retries on connection failures%s" % (
-            attempts, (" and " + ", ".join(str(c) for c in retry.get("codes", []))) if retry.get("codes") else ""))
-    return "; ".join(parts)
+        codes = retry.get("codes") or []
+        parts.append("no retries" if attempts == 0 else "%d %s on connection failures%s" % (
+            attempts, "retry" if attempts == 1 else "retries", (" and " + ", ".join(str(c) for c in codes)) if codes else ""))
+    return "; ".join(parts) or "no timeout"
 
 
 def result(fields):
@@ -145,8 +167,9 @@ def result(fields):
 
 # RFC 9110 9.2.2: the idempotent methods
 IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
-# Envoy retry_on conditions that retry after the app may have handled the request (an answer's status)
-STATUS_CONDITIONS = ("5xx", "gateway-error", "retriable-4xx", "retriable-status-codes")
+# Envoy retry_on conditions that retry after the app may have handled the request (an answer's status, or a reset
+# after the request was sent)
+STATUS_CONDITIONS = ("5xx", "gateway-error", "retriable-4xx", "retriable-status-codes", "reset")
 
 
 def retried_statuses(rule, kind):
@@ -161,7 +184,8 @@ def retried_statuses(rule, kind):
     if not retries.get("attempts"):
         return None
     parts = [p.strip() for p in (retries.get("retryOn") or "").split(",") if p.strip()]
-    hits = [p for p in parts if p.isdigit() or p in STATUS_CONDITIONS]
+    codes = [p for p in parts if p.isdigit()]
+    hits = codes + [p for p in parts if p in STATUS_CONDITIONS and (p != "retriable-status-codes" or codes)]
     return ", ".join(hits) or None
 
 

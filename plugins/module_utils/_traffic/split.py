@@ -186,7 +186,8 @@ class Live(object):
         self.virtualservices = list(virtualservices)
         self.destinationrules = list(destinationrules)
         self.httproutes = list(httproutes)
-        # the resilience fields of the cluster's HTTPRoute CRD (resilience.rule_fields); None: not read
+        # the resilience fields of the cluster's HTTPRoute CRD (resilience.rule_fields); None: not read or no CRD,
+        # False: it could not be read
         self.route_fields = route_fields
 
 
@@ -474,6 +475,9 @@ def plan_split(spec, live, require_waypoint, problems):
     problem = resilience.crd_problem(live.route_fields, spec.get("rule_fields") or {}, where)
     if problem:
         problems.problems.append(problem)
+    warning = resilience.unchecked_warning(live.route_fields, spec.get("rule_fields") or {}, where)
+    if warning:
+        problems.warnings.append(warning)
     if len(backends) == len(spec["versions"]) and all(None not in b["ports"].values() for b in backends):
         objects += [http_route(spec, port, backends) for port in ports]
     return objects, backends

@@ -127,6 +127,8 @@ BAD_INPUTS = [
             splits=[split(retry={"codes": [200, 503]})]),
     refused("retry-backoff-malformed", "retry.backoff '25' is not a Gateway API duration",
             splits=[split(retry={"backoff": "25"})]),
+    refused("retry-backoff-zero", "retry.backoff 0s: Envoy needs a back-off above 0",
+            splits=[split(retry={"backoff": "0s"})]),
     refused("retry-without-the-experimental-crd", ["retry needs the HTTPRoute CRD of the Gateway API experimental channel",
                                                    "channel: experimental"],
             splits=[split(retry={"attempts": 2, "codes": [503]})]),

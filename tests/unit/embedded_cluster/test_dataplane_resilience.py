@@ -166,3 +166,20 @@ def test_an_upstream_503_passes_through_istios_default_policy(cluster):
     lab = lab_with(cluster, experimental=False)
     result = lab.curl("-sS", "-w", "|%{http_code}|%header{server}|%header{content-type}", f"{BIN}/status/503")
     assert result.stdout == b"|503|istio-envoy|text/plain; charset=utf-8"
+
+
+def test_a_virtualservice_retrying_5xx_retries_any_5xx_and_gateway_error_only_502_to_504(cluster):
+    """retry_state_impl.cc wouldRetryFromHeaders: retryOn 5xx takes every 5xx, gateway-error 502, 503 and 504."""
+    def vs(retry_on):
+        return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "httpbin", "namespace": "hello"},
+                "spec": {"hosts": ["httpbin"], "http": [{"retries": {"attempts": 2, "retryOn": retry_on},
+                                                         "route": [{"destination": {"host": "httpbin"}}]}]}}
+    lab = lab_with(cluster, vs("5xx"), experimental=False)
+    counts = status_counts(lab, "/status/200:0.5,500:0.5", n=400)
+    assert counts["500"] / 400 <= 0.125 + 4 * math.sqrt(0.125 * 0.875 / 400), counts  # 0.5^3
+    cluster.put(vs("gateway-error"))
+    counts = status_counts(lab, "/status/200:0.5,500:0.5", n=400)
+    assert 0.4 < counts["500"] / 400 < 0.6, counts  # a 500 is no gateway error
+    counts = status_counts(lab, "/status/200:0.5,502:0.5", n=400)
+    assert counts["502"] / 400 <= 0.125 + 4 * math.sqrt(0.125 * 0.875 / 400), counts

@@ -3,6 +3,7 @@ that retries an answer's status for requests of any method (RETRY_NON_IDEMPOTENT
 
 import pytest
 
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.route_resilience import describe
 from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.describe import route_summary
 from ansible_collections.ambient.mesh.plugins.module_utils._mesh_info.findings import Snapshot, find_misconfigurations
 from builders import correct_lab
@@ -36,7 +37,19 @@ def test_each_rules_timeouts_and_retry_in_the_route_summary():
                                                  "failures and 503"}]
     lab, route = lab_route(timeouts={"request": "3s", "backendRequest": "1s"})
     assert route_summary({"httproutes": [route]})[0]["resilience"][0]["summary"] == (
-        "request timeout 3s; request timeout 1s (without retry istiod makes backend_request the route timeout)")
+        "request timeout 1s (without retry istiod makes backend_request the route timeout)")
+
+
+@pytest.mark.parametrize("fields, summary", [
+    ({"timeouts": {"request": "0s"}}, "no timeout"),
+    ({"retry": {"attempts": 1}}, "1 retry on connection failures"),
+    ({"retry": {"attempts": 0, "codes": [503]}}, "no retries"),
+    ({"timeouts": {"request": "1s", "backendRequest": "1s"}, "retry": {}},
+     "request timeout 1s; no per-try timeout (Envoy drops one not shorter than the request timeout); 2 retries on "
+     "connection failures"),
+])
+def test_summaries_say_what_istio_and_envoy_make_of_the_fields(fields, summary):
+    assert describe(fields) == summary
     lab, route = lab_route()
     assert route_summary({"httproutes": [route]})[0]["resilience"] == []
 
