@@ -206,7 +206,7 @@ EXAMPLES = r"""
           - {name: v2, weight: 100}
         unmatched_version: v1
 
-- name: The same split with a 1 s request timeout and 2 retries of 503 (retry needs the experimental channel)
+- name: helloworld v1 90 / v2 10 with a 1 s request timeout and 2 retries of 503 (retry needs the experimental channel)
   ambient.mesh.traffic_split:
     splits:
       - service: helloworld

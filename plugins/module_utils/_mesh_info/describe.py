@@ -108,10 +108,11 @@ def route_summary(raw):
             for backend in rule.get("backendRefs") or []:
                 backends.append({"name": backend.get("name"), "port": backend.get("port"),
                                  "weight": backend.get("weight", 1)})
-        resilience = [dict(route_resilience.result(dict((k, rule[k]) for k in route_resilience.RULE_FIELDS if k in rule)),
-                           rule=index)
-                      for index, rule in enumerate((route.get("spec") or {}).get("rules") or [])
-                      if any(k in rule for k in route_resilience.RULE_FIELDS)]
+        resilience = []
+        for index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
+            fields = dict((k, rule[k]) for k in route_resilience.RULE_FIELDS if k in rule)
+            if fields:
+                resilience.append(dict(route_resilience.result(fields), rule=index))
         out.append({"name": route["metadata"]["name"], "namespace": route["metadata"]["namespace"],
                     "services": ["%s/%s" % p for p in parents], "parents": statuses, "backends": backends,
                     "resilience": resilience})

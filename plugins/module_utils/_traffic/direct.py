@@ -13,24 +13,19 @@ the target port from the slice's port of the Service port's name (as kube-proxy 
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
-
-CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
-
+from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import DOMAIN, host_of
 
 def service_of(url, client_namespace):
-    """(namespace, name, port) of the Service a URL names: name, name.namespace, name.namespace.svc[.cluster.local]."""
+    """(namespace, name, port) of the Service a URL names, its host resolved as Istio resolves a short name
+    (hosts.host_of: name, name.namespace, name.namespace.svc[.cluster.local], relative to the client's namespace)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    for suffix in CLUSTER_SUFFIXES:
-        if host.endswith(suffix):
-            host = host[: -len(suffix)]
-            break
-    labels = host.split(".")
-    if not host or len(labels) > 2 or any(not label for label in labels) or all(c.isdigit() or c == "." for c in host):
+    full = host_of(parts.hostname or "", client_namespace)
+    suffix = ".svc.%s" % DOMAIN
+    labels = full[: -len(suffix)].split(".") if full.endswith(suffix) else []
+    if len(labels) != 2 or not all(labels):
         raise AmbientMeshError("direct_to_pod needs a URL that names a Service (name, name.namespace or "
                                "name.namespace.svc.cluster.local), not %r" % parts.hostname)
-    name, namespace = labels[0], labels[1] if len(labels) == 2 else client_namespace
-    return namespace, name, parts.port or (443 if parts.scheme == "https" else 80)
+    return labels[1], labels[0], parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def endpoint_url(api, url, client_namespace):
