@@ -51,6 +51,14 @@ BAD_INPUTS = [
     refused("requests-not-a-number", {"requests": "lots"}, "argument 'requests' is of type str and we were unable to convert to int"),
     refused("timeout-negative", {"timeout": -1}, "timeout must be more than 0 seconds"),
     refused("timeout-with-a-unit", {"timeout": "3x"}, "argument 'timeout' is of type str and we were unable to convert to float"),
+    # issue 26: the error bound is a percentage; direct_to_pod needs a URL that names a Service that exists
+    refused("max-error-percentage-above-100", {"max_error_percentage": 150},
+            "max_error_percentage must be between 0 and 100; got 150"),
+    refused("direct-to-pod-an-ip-url", {"direct_to_pod": True, "url": "http://10.0.0.1:8000/get"},
+            "direct_to_pod needs a URL that names a Service (name, name.namespace or name.namespace.svc.cluster.local), "
+            "not '10.0.0.1'"),
+    refused("direct-to-pod-service-missing", {"direct_to_pod": True, "url": "http://nothere.hello:5000/hello"},
+            "direct_to_pod: Service hello/nothere (from the URL) does not exist"),
     refused("confidence-a-percent", {"confidence": 99}, "confidence must be between 0 and 1 (exclusive), e.g. 0.99, not 99"),
     refused("backend-pattern-not-a-regex", {"backend_pattern": "version: (v\\d+"}, "backend_pattern is not a regular expression"),
     refused("backend-pattern-without-a-group", {"backend_pattern": "version: v\\d+"},
