@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ansible_collections.ambient.mesh.plugins.module_utils._errors import AmbientMeshError
 from ansible_collections.ambient.mesh.plugins.module_utils._istio.hosts import DOMAIN, host_of
 
+
 def service_of(url, client_namespace):
     """(namespace, name, port) of the Service a URL names, its host resolved as Istio resolves a short name
     (hosts.host_of: name, name.namespace, name.namespace.svc[.cluster.local], relative to the client's namespace)."""
