@@ -3,12 +3,14 @@
 import asyncio
 import copy
 import functools
+import os
 import pathlib
 import threading
 
 import yaml
 from kmock import Server
 
+from .prometheus import Prometheus
 from .server import ApiServer
 
 CRDS = pathlib.Path(__file__).resolve().parents[1] / "data" / "crds"  # embedded_cluster/data/crds
@@ -31,9 +33,14 @@ class TestCluster:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, port=0, kubernetes_version="v1.33.1", seed=0):
+    def __init__(self, port=0, kubernetes_version="v1.33.1", seed=0, metrics_dir=None):
         # seed: the simulated data plane's randomness (embedded_cluster/apiserver/dataplane); reseed with seed_traffic()
         self.api = ApiServer(kubernetes_version=kubernetes_version, seed=seed)
+        # metrics_dir: serve the simulated proxies' metrics and start a real Prometheus scraping them (its data and
+        # log in that folder); prometheus_url is its URL (None without metrics_dir)
+        self.metrics_dir = metrics_dir
+        self.prometheus = None
+        self.prometheus_url = None
         self._port = port
         self._loop = None
         self._thread = None
@@ -50,8 +57,12 @@ class TestCluster:
             try:
                 async with self.api, Server(self.api, host="127.0.0.1", port=self._port or None) as server:
                     self.url = f"http://127.0.0.1:{server.port}"
+                    self.api.dataplane.traffic.start()
+                    if self.metrics_dir:
+                        self.api.dataplane.expose(os.path.join(self.metrics_dir, "targets.json"))
                     ready.set()
                     await self._stop.wait()
+                    await self.api.dataplane.close()
             except Exception as exc:  # reported to the starting thread
                 failure.append(exc)
                 ready.set()
@@ -68,13 +79,28 @@ class TestCluster:
             raise failure[0]
         self.seed_namespace("default")
         self.seed_namespace("kube-system")
+        if self.metrics_dir:
+            self.prometheus = Prometheus(os.path.join(self.metrics_dir, "prometheus"),
+                                         os.path.join(self.metrics_dir, "targets.json"))
+            try:
+                self.prometheus_url = self.prometheus.start().url
+            except Exception:
+                self.stop()
+                raise
         return self
+
+    def traffic(self):
+        """What the background traffic sent so far (dataplane/traffic.py summary)."""
+        return self._call(self.api.dataplane.traffic.summary)
 
     def seed_traffic(self, seed):
         """Restart the simulated data plane's random picks from this seed."""
         self.api.dataplane.reseed(seed)
 
     def stop(self):
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(10)

@@ -168,6 +168,8 @@ class ApiServer(KubernetesScaffold):
         parts = path.strip("/").split("/") if path != "/" else []
         if path == "/debug/requests":  # for tests and benchmarks in another process; not logged
             return self.log_summary()
+        if path == "/debug/traffic":  # what the background traffic sent (dataplane/traffic.py); not logged
+            return self.dataplane.traffic.summary()
         if path == "/debug/faults":  # fault injection from a shell (faults.py); not logged
             return await faults_mod.control(self, request)
         entry = {"method": method, "path": path, "params": params, "verb": None,

@@ -123,6 +123,14 @@ options:
       passed:
         description: Whether the step passed.
         type: bool
+      metrics:
+        description:
+          - What M(ambient.mesh.prometheus_query) measured at the step (the canary role's metric gates), one entry a
+            check - C(name) (required), C(value) (a number or null), C(unit), C(requests) (the count behind it),
+            C(verdict) and C(passed). Shown in the steps table next to the probe's measurement. Other keys are refused.
+        type: list
+        elements: dict
+        default: []
       details:
         description: Anything else to keep in the record for the step (shown in the HTML as JSON).
         type: dict

@@ -11,6 +11,7 @@ from html import escape
 from ansible_collections.ambient.mesh.plugins.plugin_utils._report_record import (
     asked_text,
     measured_text,
+    metrics_text,
     percent,
     seconds,
     verdict_text,
@@ -44,7 +45,7 @@ def _json(value):
 
 def _steps_table(steps):
     head = ("step", "label", "asked", "measured", "counts", "requests", "error rate", "p50", "p95", "p99", "max",
-            "verdict")
+            "metrics (Prometheus)", "verdict")
     rows = []
     for step in steps:
         latency = step.get("latency") or {}
@@ -56,7 +57,7 @@ def _steps_table(steps):
             _cell("-" if step.get("requests") is None else step["requests"], "num"),
             _cell(percent(step.get("error_rate"), 2), "num")]
             + [_cell(seconds(latency.get(q)), "num") for q in ("p50", "p95", "p99", "max")]
-            + [_cell(verdict, _verdict_class(verdict))]))
+            + [_cell(metrics_text(step.get("metrics"))), _cell(verdict, _verdict_class(verdict))]))
     return '<table class="steps"><tr>%s</tr>%s</table>' % ("".join("<th>%s</th>" % h for h in head), "".join(rows))
 
 

@@ -14,7 +14,7 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.ambient.mesh.plugins.module_utils._report.args import STEP_SPEC, VERDICT_KEYS
+from ansible_collections.ambient.mesh.plugins.module_utils._report.args import METRIC_KEYS, STEP_SPEC, VERDICT_KEYS
 
 # Bumped when a key of the record changes meaning or goes away (adding a key does not bump it).
 SCHEMA_VERSION = 1
@@ -61,11 +61,25 @@ def _verdict(item):
     return out
 
 
+def _metric_problems(item):
+    problems = []
+    unknown = sorted(set(item) - set(METRIC_KEYS))
+    if unknown:
+        problems.append("unknown key(s) %s; a metric has %s" % (", ".join(unknown), ", ".join(METRIC_KEYS)))
+    if not isinstance(item.get("name"), str) or not item["name"].strip():
+        problems.append("name must be a non-empty text; got %r" % (item.get("name"),))
+    for key in ("value", "requests"):
+        if item.get(key) is not None and not _is_number(item[key]):
+            problems.append("%s must be a number or null; got %r" % (key, item[key]))
+    return problems
+
+
 def _step(step):
-    """A step with every key of the spec, its gates and verdicts complete."""
+    """A step with every key of the spec, its gates, verdicts and metrics complete."""
     out = dict((key, step.get(key)) for key in STEP_SPEC)
     for kind in ("gates", "verdicts"):
         out[kind] = [_verdict(item) for item in step.get(kind) or []]
+    out["metrics"] = [dict((key, item.get(key)) for key in METRIC_KEYS) for item in step.get("metrics") or []]
     return out
 
 
@@ -95,6 +109,8 @@ def check_arguments(args):
         for kind in ("gates", "verdicts"):
             for number, item in enumerate(step.get(kind) or []):
                 problems.extend("%s: %s[%d]: %s" % (where, kind, number, p) for p in _verdict_problems(item))
+        for number, item in enumerate(step.get("metrics") or []):
+            problems.extend("%s: metrics[%d]: %s" % (where, number, p) for p in _metric_problems(item))
         if step.get("error_rate") is not None and not 0 <= step["error_rate"] <= 1:
             problems.append("%s: error_rate must be a fraction 0-1; got %r" % (where, step["error_rate"]))
         if step.get("requests") is not None and step["requests"] < 0:
@@ -150,6 +166,17 @@ def seconds(value):
     return "-" if not _is_number(value) else ("%.3fs" % value)
 
 
+def metrics_text(metrics):
+    """The step's metrics in one cell: "request-success-rate 95.1% (612 req)"."""
+    parts = []
+    for item in metrics or []:
+        value = "no value" if not _is_number(item.get("value")) else ("%.4g" % item["value"]) + (item.get("unit") or "")
+        requests = "" if not _is_number(item.get("requests")) else " (%d req)" % item["requests"]
+        flag = "" if item.get("passed") is not False else " FAILED"
+        parts.append("%s %s%s%s" % (item["name"], value, requests, flag))
+    return "; ".join(parts) or "-"
+
+
 def failed_judgements(step):
     return [v["name"] for v in list(step.get("gates") or []) + list(step.get("verdicts") or []) if not v.get("passed")]
 
@@ -165,14 +192,17 @@ SUMMARY_COLUMNS = ("step", "label", "asked", "measured", "requests", "errors", "
 
 
 def summary_lines(record):
-    """A title line, a header line and one line per step, columns aligned."""
-    rows = [SUMMARY_COLUMNS]
+    """A title line, a header line and one line per step, columns aligned; a metrics column when a step has one."""
+    with_metrics = any(step.get("metrics") for step in record["steps"])
+    columns = SUMMARY_COLUMNS[:-1] + ("metrics",) * with_metrics + SUMMARY_COLUMNS[-1:]
+    rows = [columns]
     for step in record["steps"]:
         latency = step.get("latency") or {}
         rows.append((str(step["step"]), step.get("label") or "-", asked_text(step.get("asked")),
                      measured_text(step.get("measured")), "-" if step.get("requests") is None else str(step["requests"]),
-                     percent(step.get("error_rate")), seconds(latency.get("p95")), verdict_text(step)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS) - 1)]
+                     percent(step.get("error_rate")), seconds(latency.get("p95")))
+                    + (metrics_text(step.get("metrics")),) * with_metrics + (verdict_text(step),))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns) - 1)]
     count = len(record["steps"])
     lines = ["%s %s: %s (%d step%s)" % (record["kind"], record["name"], record["outcome"], count, "" if count == 1 else "s")]
     for row in rows:

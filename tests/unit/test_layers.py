@@ -14,7 +14,8 @@ PREFIX = "ansible_collections.ambient.mesh.plugins.module_utils."
 
 BASE = {"_errors", "_versions"}  # flat, imported by every layer, import nothing of the collection
 LAYERS = {"_kube": 1, "_objects": 2, "_istio": 3}
-DOMAINS = {"_enrollment", "_waypoints", "_install", "_gateway_api_crds", "_traffic", "_faults", "_mesh_info", "_report"}
+DOMAINS = {"_enrollment", "_waypoints", "_install", "_gateway_api_crds", "_traffic", "_faults", "_mesh_info", "_report",
+           "_metrics"}
 GLUE = {"_module", "_args"}  # flat, what plugins/modules build a module from; imported by modules only
 DOMAIN_RANK = 4
 GLUE_RANK = 5

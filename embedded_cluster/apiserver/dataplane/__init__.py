@@ -8,9 +8,11 @@ is simulated (a request's time includes fault delays and /delay/<s>; nothing sle
 Files, one concern each: curl.py (the command line), dns.py (names), network.py (the path of a
 connection: ztunnel, waypoint, kube-proxy), routing.py (the waypoint's routes), resilience.py (a route's timeout
 and retry policy), apps.py (the apps by image), cluster.py (reading the objects), messages.py (requests,
-responses, failures).
+responses, failures), telemetry.py (Istio's metrics the proxies report),
+traffic.py (background traffic a Deployment declares), exposition.py (the metrics served for Prometheus).
 """
 
+import asyncio
 import random
 import time
 
@@ -18,7 +20,10 @@ from ..execapi import ExecResult, ExecutableNotFound
 from . import apps, curl
 from .cluster import View
 from .messages import NotSimulated
+from .exposition import Exposition
 from .network import Network
+from .telemetry import Telemetry
+from .traffic import BackgroundTraffic
 
 __all__ = ["DataPlane", "NotSimulated"]
 
@@ -28,6 +33,7 @@ LOOKUP = (0.0002, 0.0006)
 CONNECT = (0.0002, 0.0006)
 REQUEST = (0.001, 0.003)
 PROXY = (0.0003, 0.001)
+SYNC_INTERVAL = 0.5  # seconds between looks at the pods whose metrics are served
 
 
 class DataPlane:
@@ -35,9 +41,37 @@ class DataPlane:
         self.server = server
         self.view = View(server)
         self.network = Network(self)
+        self.telemetry = Telemetry()  # Istio's metrics of the simulated proxies (telemetry.py)
+        self.traffic = BackgroundTraffic(self, seed)  # what Deployments send by themselves (traffic.py)
+        self.exposition = None  # the metrics served for Prometheus (exposition.py), once expose() ran
+        self._sync_task = None
         self.rng = random.Random(seed)
         self.clock = 0.0
         self.epoch = time.time()  # only for Date headers; durations come from self.clock
+
+    def expose(self, targets_file):
+        """Serve each simulated proxy's metrics on 127.0.0.1 and keep Prometheus's file_sd targets in targets_file
+        (on the server's loop: pods come and go)."""
+
+        self.exposition = Exposition(self, targets_file)
+        self.exposition.sync()
+
+        async def sync():
+            while True:
+                await asyncio.sleep(SYNC_INTERVAL)
+                self.exposition.sync()
+        self._sync_task = asyncio.get_running_loop().create_task(sync())
+
+    async def close(self):
+        await self.traffic.stop()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            try:
+                await self._sync_task
+            except asyncio.CancelledError:
+                pass
+        if self.exposition is not None:
+            self.exposition.close()
 
     def reseed(self, seed):
         self.rng.seed(seed)

@@ -33,6 +33,11 @@ class Response:
     body: bytes = b""
     elapsed: float = 0.0  # simulated seconds the server(s) took before the first response byte
     backend: str = ""  # the pod that answered ("" for a proxy's local reply), for the tests
+    # what a proxy's stats filter reads of the stream (telemetry.py): Envoy's response flags, the upstream
+    # cluster's Service and the upstream pod (None when there was none)
+    flags: list = dataclasses.field(default_factory=list)
+    cluster: object = None
+    upstream: object = None
 
     def header(self, name):
         name = name.lower()

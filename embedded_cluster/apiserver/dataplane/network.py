@@ -50,9 +50,13 @@ class Network:
                 waypoint = view.waypoint_for_service(svc)
                 if waypoint is not None:
                     wsvc = view.waypoint_service(waypoint)
-                    if wsvc is None or not view.endpoints(wsvc, 15008):
+                    proxies = view.endpoints(wsvc, 15008) if wsvc is not None else None
+                    if not proxies:
                         return Dropped(f"waypoint {_name(waypoint)} has no ready pod")
-                    return WaypointConnection(self.dp, svc, port, waypoint, source)
+                    # ztunnel picks one of the waypoint's pods per connection (src/state.rs load_balance); a
+                    # draw only when there is a choice, so the seeded sequences of one-pod waypoints stay as they were
+                    proxy = proxies[0][0] if len(proxies) == 1 else rng.choice(proxies)[0]
+                    return WaypointConnection(self.dp, svc, port, waypoint, source, client, proxy)
                 endpoints = view.endpoints(svc, port)
                 if not endpoints:
                     return Dropped(f"Service {_name(svc)} has no ready endpoint")
@@ -98,6 +102,7 @@ class DirectConnection:
     def send(self, req):
         resp = self.app.handle(req, self.pod, self.dp.now(), self.dp.rng, client_ip=self.client_addr)
         resp.elapsed += self.dp.latency()
+        resp.upstream = self.pod
         return resp
 
 
@@ -125,27 +130,37 @@ class EnvoyConnection:
         else:
             route = next((r for r in routes if r.matches(req, self.port)), None)
             if route is None:
-                return self._local_reply(req, 404, b"", 0.0)  # router.cc: no route -> 404 (NR)
+                return self._local_reply(req, 404, b"", 0.0, ["NR"])  # router.cc: no route -> 404 (NR)
         delay = 0.0
+        flags = []
         fault = route.fault
         if "delay" in fault and routing.fault_hits(rng, fault["delay"][1]):
             delay = fault["delay"][0]
+            flags.append("DI")  # fault_filter.cc: setResponseFlag(DelayInjected)
         if "abort" in fault and routing.fault_hits(rng, fault["abort"][1]):
-            # fault_filter.cc abortWithStatus: sendLocalReply(status, "fault filter abort")
-            return self._local_reply(req, fault["abort"][0], b"fault filter abort", delay)
+            # fault_filter.cc abortWithStatus: sendLocalReply(status, "fault filter abort"), flag FaultInjected.
+            # The route's cluster is resolved before any filter runs (the HCM picks the weighted cluster when it
+            # resolves the route), so the stream knows it; drawn here only for the stats
+            reply = self._local_reply(req, fault["abort"][0], b"fault filter abort", delay, flags + ["FI"])
+            if not isinstance(route.destinations, routing.Direct):
+                reply.cluster = (route.destinations[0] if len(route.destinations) == 1
+                                 else routing.pick_weighted(rng, route.destinations))[0]
+            return reply
         if isinstance(route.destinations, routing.Direct):
-            return self._local_reply(req, route.destinations.status, b"", delay)
+            return self._local_reply(req, route.destinations.status, b"", delay, flags)
         target, port, subset, _weight = routing.pick_weighted(rng, route.destinations)
         if target is None:
             # a converted HTTPRoute's backend that is no Service: the proxy has no such cluster. Gateway-semantics
             # routes set cluster_not_found_response_code 500 (route/route.go applyHTTPRouteDestination); Envoy's
             # router answers it with no body (router.cc: no cluster -> sendLocalReply(clusterNotFoundResponseCode,
             # ""), response flag NC)
-            return self._local_reply(req, 500, b"", delay)
+            return self._local_reply(req, 500, b"", delay, flags + ["NC"])
         self.check_cluster(target)
-        return self._upstream(req, route.policy, target, port, subset, delay)
+        resp = self._upstream(req, route.policy, target, port, subset, delay, flags)
+        resp.cluster = target
+        return resp
 
-    def _upstream(self, req, policy, target, port, subset, delay):
+    def _upstream(self, req, policy, target, port, subset, delay, flags):
         """The router's attempts at the picked cluster under the route's timeout and retry policy (resilience.py):
         `spent` counts from the moment the router has the request, after the fault filter's delay."""
         dp, rng = self.dp, self.dp.rng
@@ -155,7 +170,7 @@ class EnvoyConnection:
             endpoints = dp.view.endpoints(target, port, subset)
             if not endpoints:
                 # router.cc sendNoHealthyUpstreamResponse: 503 "no healthy upstream" (UH)
-                return self._local_reply(req, 503, b"no healthy upstream", delay + spent)
+                return self._local_reply(req, 503, b"no healthy upstream", delay + spent, flags + ["UH"])
             # the cluster's default LEAST_REQUEST (cluster_traffic_policy.go defaultLBAlgorithm): with one request
             # in flight every host ties, and Envoy picks among the tied hosts at random; a retry avoids the hosts
             # tried before when another is left (retry_host_predicate previous_hosts)
@@ -179,18 +194,21 @@ class EnvoyConnection:
                     attempt += 1
                     spent += retry.backoff_wait(rng, attempt)
                     if left is not None and spent >= policy.timeout:
-                        return self._timeout_reply(req, delay + policy.timeout)
+                        return self._timeout_reply(req, delay + policy.timeout, flags, pod)
                     continue
-                return self._timeout_reply(req, delay + spent)
+                return self._timeout_reply(req, delay + spent, flags, pod)
             if left is not None and took > left:
-                return self._timeout_reply(req, delay + policy.timeout)  # router.cc onResponseTimeout
+                return self._timeout_reply(req, delay + policy.timeout, flags, pod)  # router.cc onResponseTimeout
             spent += took
             if retry is not None and retry.retries_status(upstream.status) and attempt < retry.attempts:
                 attempt += 1
                 spent += retry.backoff_wait(rng, attempt)
                 if policy.timeout and spent >= policy.timeout:
-                    return self._timeout_reply(req, delay + policy.timeout)
+                    return self._timeout_reply(req, delay + policy.timeout, flags, pod)
                 continue
+            if retry is not None and retry.retries_status(upstream.status):
+                # router.cc onUpstreamHeaders: a retriable answer with no retry left sets UpstreamRetryLimitExceeded
+                flags = flags + ["URX"]
             # Envoy's HTTP/1 codec writes header names in lower case; Connection is hop by hop (the proxy answers
             # for its own downstream connection); server is overwritten (util/proxy_headers.go:
             # ServerHeaderTransformation OVERWRITE); x-envoy-upstream-service-time is the router's
@@ -202,13 +220,16 @@ class EnvoyConnection:
                 headers.append(("connection", "close"))
             upstream.headers = headers
             upstream.elapsed = delay + spent + dp.latency(proxy=True)
+            upstream.flags, upstream.upstream = flags, pod
             return upstream
 
-    def _timeout_reply(self, req, elapsed):
+    def _timeout_reply(self, req, elapsed, flags, pod):
         """router.cc onResponseTimeout: the local reply 504 "upstream request timeout" (UT)."""
-        return self._local_reply(req, 504, resilience.TIMEOUT_BODY, elapsed)
+        reply = self._local_reply(req, 504, resilience.TIMEOUT_BODY, elapsed, flags + ["UT"])
+        reply.upstream = pod  # the attempt's host stays the stream's upstream host
+        return reply
 
-    def _local_reply(self, req, status, body, delay):
+    def _local_reply(self, req, status, body, delay, flags):
         """Envoy's local reply (http/utility.cc sendLocalReply): text/plain when there is a body."""
         headers = [("content-length", str(len(body)))]
         if body:
@@ -217,19 +238,24 @@ class EnvoyConnection:
         if req.wants_close:
             headers.append(("connection", "close"))
         return Response(status, headers, b"" if req.method == "HEAD" else body,
-                        elapsed=delay + self.dp.latency(proxy=True), backend="")
+                        elapsed=delay + self.dp.latency(proxy=True), backend="", flags=flags)
 
 
 class WaypointConnection(EnvoyConnection):
     """A connection to a Service a waypoint serves: the waypoint's Envoy routes every request. Its server name
     is istio-envoy (util/proxy_headers.go, the sidecar-inbound class a waypoint's listener uses)."""
 
-    def __init__(self, dp, svc, port, waypoint, source):
+    def __init__(self, dp, svc, port, waypoint, source, client, proxy):
         super().__init__(dp, svc, port, source)
-        self.waypoint = waypoint
+        self.waypoint, self.client, self.proxy = waypoint, client, proxy
 
     def routes(self):
         return routing.waypoint_routes(self.dp.view, self.svc, self.port, self.waypoint)
+
+    def send(self, req):
+        resp = super().send(req)
+        self.dp.telemetry.waypoint_request(self.proxy, self.client, resp)  # the stats filter logs the stream
+        return resp
 
 
 class SidecarConnection(EnvoyConnection):

@@ -14,6 +14,9 @@ REPORT_KINDS = ["canary", "fault_check"]
 # measured, message. Checked by the report itself (plugins/plugin_utils/_report_record.py), not as suboptions:
 # validate-modules reserves the option name "message" at every level.
 VERDICT_KEYS = ("name", "passed", "expected", "measured", "message")
+# One metric of a step, as ambient.mesh.prometheus_query measured it (the canary role's metric gates): name, value,
+# unit, requests, verdict, passed. Checked by the report itself, as the verdicts are.
+METRIC_KEYS = ("name", "value", "unit", "requests", "verdict", "passed")
 
 STEP_SPEC = dict(
     step=dict(type="int", required=True),
@@ -26,6 +29,7 @@ STEP_SPEC = dict(
     latency=dict(type="dict", default={}),
     gates=dict(type="list", elements="dict", default=[]),
     verdicts=dict(type="list", elements="dict", default=[]),
+    metrics=dict(type="list", elements="dict", default=[]),
     passed=dict(type="bool"),
     details=dict(type="dict", default={}),
 )
