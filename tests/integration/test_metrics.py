@@ -230,3 +230,46 @@ def test_a_healthy_canary_is_promoted_with_every_steps_metrics_inside_their_thre
     v2 = sum(b["count"] for b in sent(cluster)["backends"] if b["workload"] == "helloworld-v2")
     assert v2 >= 200
     send_traffic(cluster, None)
+
+
+def deploy_httpbin(cluster, playbook):
+    """httpbin with a bound waypoint and the curl client, as test_fault_check_role's lab."""
+    from builders import ambient_namespace
+    from conftest import GATEWAY_V151, ISTIO_CRDS, seed_istio
+    from test_fault_check_role import ready_pod, samples
+
+    cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
+    seed_istio(cluster)
+    for ns in ("httpbin", "test"):
+        cluster.put(ambient_namespace(ns))
+    for obj in samples("httpbin", "httpbin") + samples("curl", "test"):
+        cluster.put(obj)
+    playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "httpbin", "enroll_namespace": True}],
+                                           "wait_timeout": 30})
+    ready_pod(cluster, "httpbin", "httpbin")
+    ready_pod(cluster, "test", "curl")
+
+
+def test_the_fault_checks_delay_and_abort_show_in_the_metrics_and_go_with_the_fault(cluster, metrics_playbook):
+    from test_fault_check_role import ABORT, DELAY, HTTPBIN
+
+    pb = metrics_playbook
+    deploy_httpbin(cluster, pb)
+    send_traffic(cluster, 20, url=f"{HTTPBIN}/status/200")
+    half_abort = dict(ABORT, abort={"http_status": 500, "percentage": 50}, probe=dict(ABORT["probe"], requests=200))
+    run_role(pb.kubeconfig, pb.workdir, "ambient.mesh.fault_check", {
+        "fault_check_checks": [DELAY, half_abort], "fault_check_prometheus": {"url": pb.prometheus_url},
+        "fault_check_metrics_window": 8, "fault_check_report_dir": str(pb.workdir / "reports")})
+    send_traffic(cluster, None)
+    (report,) = (pb.workdir / "reports").glob("fault_check-*.json")
+    delay, abort = json.loads(report.read_text(encoding="utf-8"))["steps"]
+    metrics = {m["name"]: m for m in delay["metrics"] + abort["metrics"]}
+    assert all(m["passed"] for m in metrics.values()), metrics
+    # every delayed request took 3 s: the (2500, 5000] ms bucket, whose middle histogram_quantile gives for p50
+    assert 2500 < metrics["p50 during the delay"]["value"] <= 5000
+    assert metrics["p50 after the removal"]["value"] < 25  # a few simulated milliseconds again
+    assert 25 <= metrics["5xx ratio during the abort"]["value"] <= 75
+    assert metrics["5xx ratio after the removal"]["value"] == 0
+    assert all(m["requests"] >= 20 for m in metrics.values())
+    names = [g["name"] for g in delay["gates"] + abort["gates"]]
+    assert "metric p50 during the delay" in names and "metric 5xx ratio after the removal" in names
