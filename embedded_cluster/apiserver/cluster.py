@@ -57,12 +57,13 @@ class TestCluster:
             try:
                 async with self.api, Server(self.api, host="127.0.0.1", port=self._port or None) as server:
                     self.url = f"http://127.0.0.1:{server.port}"
-                    self.api.dataplane.traffic.start()
+                    dataplane = self.api.dataplane  # a test may swap in its own later; this one's tasks end here
+                    dataplane.traffic.start()
                     if self.metrics_dir:
-                        self.api.dataplane.expose(os.path.join(self.metrics_dir, "targets.json"))
+                        dataplane.expose(os.path.join(self.metrics_dir, "targets.json"))
                     ready.set()
                     await self._stop.wait()
-                    await self.api.dataplane.close()
+                    await dataplane.close()
             except Exception as exc:  # reported to the starting thread
                 failure.append(exc)
                 ready.set()

@@ -34,7 +34,7 @@ Each proxy pod has its own prometheus_client registry; exposition.py serves it f
 
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 from .cluster import DOMAIN, labels
 
@@ -57,6 +57,9 @@ DEFAULT_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
 CLUSTER_ID = "Kubernetes"  # pkg/config/constants/constants.go DefaultClusterName (the CLUSTER_ID default)
 TRUST_DOMAIN = DOMAIN  # pkg/config/mesh/mesh.go: TrustDomain constants.DefaultClusterLocalDomain, cluster.local
 UNKNOWN = "unknown"
+
+# Envoy's exposition has no *_created series (prometheus_client adds them by default)
+disable_created_metrics()
 
 
 def workload_name(pod):

@@ -103,10 +103,11 @@ class BackgroundTraffic:
     # ---- one tick ----------------------------------------------------------------------------------------
     def declared(self):
         """[(deployment, entry)] of every Deployment that declares traffic, bad annotations set aside."""
-        out, errors = [], {}
+        out, errors, current = [], {}, {}
         for dep in self.dp.view.all("apps", "deployments"):
             raw = ((dep.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
             key = (dep["metadata"]["namespace"], dep["metadata"]["name"])
+            current[key] = raw
             if raw is None or key + (raw,) in self.failed:
                 continue
             try:
@@ -114,6 +115,8 @@ class BackgroundTraffic:
             except TrafficError as exc:
                 errors[key] = str(exc)
         self.errors = errors
+        # a changed or removed annotation is judged anew
+        self.failed = {k: v for k, v in self.failed.items() if current.get(k[:2]) == k[2]}
         total = sum(entry["rps"] for _dep, entry in out)
         if total > MAX_TOTAL_RPS:
             scale = MAX_TOTAL_RPS / total
