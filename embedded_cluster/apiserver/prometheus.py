@@ -52,8 +52,9 @@ def _free_port():
 
 
 class Prometheus:
-    def __init__(self, folder, targets_file):
+    def __init__(self, folder, targets_file, port=None):
         self.folder = folder
+        self.port = port  # None: a free one
         self.targets_file = targets_file
         self.process = None
         self.url = None
@@ -67,7 +68,7 @@ class Prometheus:
         config = os.path.join(self.folder, "prometheus.yml")
         with open(config, "w", encoding="utf-8") as handle:
             handle.write(CONFIG.format(interval=SCRAPE_INTERVAL, targets=self.targets_file))
-        port = _free_port()
+        port = self.port or _free_port()
         self.url = f"http://127.0.0.1:{port}"
         log = open(os.path.join(self.folder, "prometheus.log"), "wb")  # noqa: SIM115 - kept open for the process
         self.process = subprocess.Popen(

@@ -22,6 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.core_compat]
     ("ambient.mesh.traffic_probe", ["backend_pattern", "expected_shares", "reuse_connection", "kubeconfig",
                                     "exact binomial test", "Bonferroni", "check mode", "EXAMPLES", "RETURN VALUES",
                                     "verdicts"]),
+    ("ambient.mesh.prometheus_query", ["request-success-rate", "request-duration", "reporter=\"waypoint\"",
+                                       "not enough traffic", "wait_for_traffic", "bearer_token", "$interval",
+                                       "kube-prometheus-stack", "EXAMPLES", "RETURN VALUES", "min_requests"]),
     ("ambient.mesh.report", ["directory", "fault_check", "matplotlib", "a file in the way", "schema_version",
                              "group/ambient.mesh.k8s", "EXAMPLES", "RETURN VALUES", "summary", "html_path"]),
 ])

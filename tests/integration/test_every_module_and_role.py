@@ -53,6 +53,8 @@ class Ctx:
     tmp_path: pathlib.Path
     playbook: object = None
     kubeconfig: str = ""
+    cleanup: list = dataclasses.field(default_factory=list)  # called after the test, last first
+    prometheus_url: str = ""
 
 
 @dataclasses.dataclass
@@ -102,6 +104,16 @@ def older_gateway_api(ctx):
 
 def istio_system(ctx):
     ctx.cluster.put(namespace("istio-system"))
+
+
+def real_prometheus(ctx):
+    """A real Prometheus (Debian's package, as scripts/bootstrap.sh installs it) with nothing to scrape: the queries
+    prometheus_query runs need no Istio metrics to be judged."""
+    from embedded_cluster.apiserver.prometheus import Prometheus
+    (ctx.tmp_path / "targets.json").write_text("[]", encoding="utf-8")
+    server = Prometheus(str(ctx.tmp_path / "prometheus"), str(ctx.tmp_path / "targets.json")).start()
+    ctx.cleanup.append(server.stop)
+    ctx.prometheus_url = server.url
 
 
 def correct_lab(ctx):
@@ -192,6 +204,11 @@ MODULE_SCENARIOS = {
         object_diff=False),
     "mesh_info": Scenario(setup=correct_lab, present=lambda ctx: {}, read_only=True,
                           foreign=(NS + (None, "hello"),)),
+    "prometheus_query": Scenario(
+        setup=real_prometheus, read_only=True,
+        present=lambda ctx: {"url": ctx.prometheus_url, "checks": [
+            {"name": "one", "query": "vector(1)", "min": 1, "max": 1},
+            {"name": "up", "query": "count(up) or vector(0)"}]}),
     "report": Scenario(
         setup=lambda ctx: None, controller_files=True,
         present=lambda ctx: {"directory": str(ctx.tmp_path / "reports"), "kind": "canary", "name": "hello/helloworld",
@@ -378,7 +395,10 @@ def assert_wrote_nothing(ctx, mark, imark, when):
 # ---- modules -----------------------------------------------------------------------------------
 @pytest.fixture
 def ctx(cluster, istioctl, tmp_path, playbook, kubeconfig):
-    return Ctx(cluster, istioctl, tmp_path, playbook, kubeconfig)
+    context = Ctx(cluster, istioctl, tmp_path, playbook, kubeconfig)
+    yield context
+    for undo in reversed(context.cleanup):
+        undo()
 
 
 def module_step(ctx, module, args, check, changed, when, diff=True):

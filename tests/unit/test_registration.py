@@ -17,12 +17,14 @@ def test_the_tree_has_modules():
 # Controller-only action plugins (plugins/action/<name>.py, e.g. report) take no cluster connection: module_defaults
 # for group/ambient.mesh.k8s would hand them a kubeconfig that their argument check refuses, so they stay out.
 CONTROLLER_ONLY = {m for m in MODULES if (ROOT / "plugins" / "action" / f"{m}.py").is_file()}
+# Modules that talk to no API server take no kubeconfig either: prometheus_query talks to Prometheus.
+NO_CLUSTER = {"prometheus_query"}
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_is_in_the_action_group(module):
     runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text(encoding="utf-8"))
-    if module in CONTROLLER_ONLY:
+    if module in CONTROLLER_ONLY | NO_CLUSTER:
         assert module not in runtime["action_groups"]["k8s"], "the group's kubeconfig would fail its argument check"
         return
     assert module in runtime["action_groups"]["k8s"], "module_defaults for group/ambient.mesh.k8s would miss it"
