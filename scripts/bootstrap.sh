@@ -36,6 +36,28 @@ make_venv() {  # dir python ansible-core-version
   "$dir/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" -r requirements-test.txt
 }
 
+# Prometheus (Debian's package): the real server the embedded cluster's metrics are scraped and queried by
+# (embedded_cluster/apiserver/prometheus.py; the demo's metric gates, tests/integration/test_metrics.py). Installed
+# with apt-get where that is possible (root, or sudo without a password); elsewhere install it yourself.
+install_prometheus() {
+  command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] && return 0
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+      echo "!! prometheus is not installed and this user cannot apt-get: install it (apt-get install prometheus)" >&2
+      return 0
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "!! prometheus is not installed and there is no apt-get here: install Prometheus 2.x and put it on PATH" >&2
+    return 0
+  fi
+  echo "== installing prometheus (Debian's package)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+install_prometheus
+
 make_venv .venv "$PY311" "$ANSIBLE_CORE_MAIN"
 if [ "${1:-}" = "--all-legs" ]; then
   PY313=${PY313:-$(find_python 3.13)}
@@ -64,4 +86,4 @@ with zipfile.ZipFile(wheel) as zf:
 PY
   rm -rf "$tmp"
 fi
-echo "== ready: .venv (ansible-core $(.venv/bin/python -c 'import ansible.release; print(ansible.release.__version__)')), kubernetes.core $(.venv/bin/python -c "import json;print(json.load(open('$COLL/kubernetes/core/MANIFEST.json'))['collection_info']['version'])")"
+echo "== ready: .venv (ansible-core $(.venv/bin/python -c 'import ansible.release; print(ansible.release.__version__)')), kubernetes.core $(.venv/bin/python -c "import json;print(json.load(open('$COLL/kubernetes/core/MANIFEST.json'))['collection_info']['version'])"), prometheus $(prometheus --version 2>/dev/null | head -1 | awk '{print $3}' | grep . || echo 'not installed')"

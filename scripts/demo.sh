@@ -5,7 +5,9 @@
 # the probe), the httpbin fault drill (3 s delay, HTTP 500 abort: asked for with -e rollout_fault_drill=true,
 # on the first run only, since it disturbs live traffic and reports changed), the mesh report; it ends with
 # the canary's summary table and the path of its report. Then it runs the job again as a schedule would,
-# without the drill: the second run must change nothing.
+# without the drill: the second run must change nothing. With prometheus installed (scripts/bootstrap.sh installs it)
+# the embedded cluster runs a real Prometheus and background traffic, and the canary's steps and the fault drill are
+# judged by Istio's metrics too (metric gates); without it the demo says so and runs on the probe alone.
 # Without KUBECONFIG (or with AMBIENT_MESH_EMBEDDED=1) it runs against the embedded test cluster of
 # embedded_cluster/ (its README.md): an in-memory, simulated Kubernetes API server on 127.0.0.1 with a
 # simulated istiod, driven by its fake istioctl -- not a real cluster. With a real cluster, istioctl must
@@ -24,14 +26,39 @@ if [ -n "${KUBECONFIG:-}" ] && [ -z "${AMBIENT_MESH_EMBEDDED:-}" ]; then
   extra+=(-e "kubeconfig=$KUBECONFIG")
 else
   mkdir -p .cache/demo
-  rm -f .cache/demo/kubeconfig
+  rm -rf .cache/demo/kubeconfig .cache/demo/metrics
   echo "== starting the embedded test cluster (in-memory, simulated API server; not a real cluster)"
-  .venv/bin/python -m embedded_cluster --kubeconfig .cache/demo/kubeconfig > .cache/demo/apiserver.log 2>&1 &
+  # the curl client sends background traffic of its own (a simulation knob: the Deployment sends it once it exists),
+  # which the simulated waypoints count in Istio's metrics and a real Prometheus scrapes, when it is installed
+  .venv/bin/python -m embedded_cluster --kubeconfig .cache/demo/kubeconfig --metrics-dir "$PWD/.cache/demo/metrics" \
+    --traffic "test/curl=http://helloworld.hello.svc.cluster.local:5000/hello@40" \
+    --traffic "test/curl=http://httpbin.httpbin.svc.cluster.local:8000/status/200@20" \
+    > .cache/demo/apiserver.log 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 100); do [ -s .cache/demo/kubeconfig ] && break; sleep 0.1; done
   [ -s .cache/demo/kubeconfig ] || { cat .cache/demo/apiserver.log; exit 1; }
   head -1 .cache/demo/apiserver.log
+  if [ -s .cache/demo/metrics/prometheus.url ]; then
+    prometheus=$(cat .cache/demo/metrics/prometheus.url)
+    echo "== Prometheus (real, $(prometheus --version 2>/dev/null | head -1)) at $prometheus scrapes the simulated"
+    echo "   waypoints: the canary's steps and the fault drill are judged by Istio's metrics as well as by the probe"
+    # the metric gates (README, "Judged on real traffic"), sized for the embedded cluster's 1 s scrape interval
+    cat > .cache/demo/metrics.yml <<EOF
+canary_prometheus: {url: "$prometheus"}
+canary_metrics:
+  - {metric: request-success-rate, min: 99, min_requests: 20}
+  - {metric: request-duration, max: 500, min_requests: 20}
+canary_metrics_interval: 30s
+canary_metrics_wait: 60
+fault_check_prometheus: {url: "$prometheus"}
+fault_check_metrics_window: 10
+EOF
+    extra+=(-e "@$PWD/.cache/demo/metrics.yml")
+  else
+    echo "== prometheus is not installed: no metrics - the canary and the fault drill are judged by the probe alone"
+    echo "   (scripts/bootstrap.sh installs Debian's package where it can: apt-get install prometheus)"
+  fi
   extra+=(-e "kubeconfig=$PWD/.cache/demo/kubeconfig")
   # the embedded cluster has no way to the Internet: install from the bundled copy
   extra+=(-e "install_gateway_api_src=$GATEWAY_API_BUNDLE")

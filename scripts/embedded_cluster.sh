@@ -6,11 +6,14 @@
 #                                           istiod and data plane, not a real cluster) on 127.0.0.1 and writes
 #                                           DIR/kubeconfig, the fake istioctl DIR/bin/istioctl
 #                                           (embedded_cluster/fake_istioctl, acting on that server),
-#                                           DIR/apiserver.pid and DIR/apiserver.log;
+#                                           DIR/apiserver.pid and DIR/apiserver.log; with prometheus installed
+#                                           also a real Prometheus scraping the simulated waypoints' metrics
+#                                           (its URL in DIR/metrics/prometheus.url);
 #                                           a server already running from DIR is kept (nothing is restarted)
 #   scripts/embedded_cluster.sh stop DIR    stops it (SIGTERM, then waits for it to exit); nothing running is fine
 #   scripts/embedded_cluster.sh status DIR  exit 0 when it runs
-# start prints "kubeconfig=PATH" and "istioctl=PATH" (absolute paths), so a caller can read them.
+# start prints "kubeconfig=PATH" and "istioctl=PATH" (absolute paths), and "prometheus=URL" when it runs, so a
+# caller can read them.
 # PYTHON picks the interpreter (default: the repository's .venv); it needs requirements-test.txt installed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,10 +32,11 @@ case $action in
     if running && [ -s "$DIR/kubeconfig" ]; then
       echo "== the embedded test cluster of $DIR is running already (pid $(cat "$pidfile"))"
     else
-      rm -f "$DIR/kubeconfig" "$pidfile"
+      rm -rf "$DIR/kubeconfig" "$pidfile" "$DIR/metrics"
       # setsid + nohup + no inherited descriptors: the server outlives the caller (an Ansible task waits for its
       # pipes to close) and gets no SIGHUP when the caller's session ends
-      (cd "$ROOT" && exec setsid nohup "$PYTHON" -m embedded_cluster --kubeconfig "$DIR/kubeconfig") \
+      (cd "$ROOT" && exec setsid nohup "$PYTHON" -m embedded_cluster --kubeconfig "$DIR/kubeconfig" \
+        --metrics-dir "$DIR/metrics") \
         < /dev/null > "$DIR/apiserver.log" 2>&1 &
       echo $! > "$pidfile"
       for _ in $(seq 150); do [ -s "$DIR/kubeconfig" ] && break; running || break; sleep 0.1; done
@@ -49,6 +53,7 @@ case $action in
       "$DIR/bin" "$DIR/istioctl-home" "$PYTHON")
     echo "kubeconfig=$DIR/kubeconfig"
     echo "istioctl=$istioctl"
+    if [ -s "$DIR/metrics/prometheus.url" ]; then echo "prometheus=$(cat "$DIR/metrics/prometheus.url")"; fi
     ;;
   stop)
     if running; then

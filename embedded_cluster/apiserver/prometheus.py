@@ -45,6 +45,17 @@ def binary():
         "/usr/bin/prometheus" if os.access("/usr/bin/prometheus", os.X_OK) else None)
 
 
+def _die_with_parent():
+    """Linux prctl(PR_SET_PDEATHSIG, SIGTERM): Prometheus ends with the process that started it, also when that one
+    is killed outright (no orphaned server holding its port and data folder)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,7 +85,7 @@ class Prometheus:
         self.process = subprocess.Popen(
             [exe, f"--config.file={config}", f"--storage.tsdb.path={os.path.join(self.folder, 'data')}",
              f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -5,8 +5,10 @@ Deployment annotation `dataplane.test/traffic`, a JSON object or list of objects
 
     {"url": "http://helloworld.default:5000/hello", "rps": 10, "headers": {"x-user": "bot"}}
 
-Each entry sends `rps` requests a second (0 < rps <= MAX_RPS; at most MAX_TOTAL_RPS over the cluster) from the
-Deployment's ready pods in turn, each on a new connection (as a shell loop of curl calls does: the lab's
+or the same from the command line, for a Deployment that exists now or later (python -m embedded_cluster
+--traffic test/curl=http://helloworld.hello:5000/hello@20; parse_flag). Each entry sends `rps` requests a second
+(0 < rps <= MAX_RPS; at most MAX_TOTAL_RPS over the cluster) from the Deployment's ready pods in turn, each on a
+new connection (as a shell loop of curl calls does: the lab's
 `for i in $(seq 1 100); do curl ...; done`), through the same path as the probe's curl: DNS, ztunnel or
 kube-proxy, the waypoint's routes, faults, timeouts and retries, the apps and their error-rate knob
 (network.py). The proxies count it in their metrics (telemetry.py), which a real Prometheus scrapes
@@ -65,9 +67,27 @@ def parse(raw):
     return out
 
 
+def parse_flag(text):
+    """The command line's `--traffic NAMESPACE/DEPLOYMENT=URL@RPS` as ((namespace, deployment), entry)."""
+    target, sep, rest = text.partition("=")
+    url, at, rps = rest.rpartition("@")
+    ns, slash, name = target.partition("/")
+    if not sep or not at or not slash or not ns or not name:
+        raise TrafficError(f"expected NAMESPACE/DEPLOYMENT=URL@RPS, for example test/curl=http://helloworld.hello:5000/hello@20, "
+                           f"not {text!r}")
+    try:
+        rate = float(rps)
+    except ValueError:
+        raise TrafficError(f"RPS in {text!r} is not a number") from None
+    (entry,) = parse(json.dumps({"url": url, "rps": rate}))
+    return (ns, name), entry
+
+
 class BackgroundTraffic:
     def __init__(self, dataplane, seed=0):
         self.dp = dataplane
+        # (namespace, deployment) -> [entries] declared on the command line (parse_flag), as if annotated
+        self.declared_by_flag = {}
         self.rng = random.Random(f"background-{seed}")
         self.credit = {}  # key -> requests owed (fractions carry over between ticks)
         self.turn = collections.Counter()  # key -> next pod index
@@ -108,7 +128,10 @@ class BackgroundTraffic:
             raw = ((dep.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
             key = (dep["metadata"]["namespace"], dep["metadata"]["name"])
             current[key] = raw
-            if raw is None or key + (raw,) in self.failed:
+            if key + (raw,) in self.failed:
+                continue
+            out.extend((dep, entry) for entry in self.declared_by_flag.get(key, []))
+            if raw is None:
                 continue
             try:
                 out.extend((dep, entry) for entry in parse(raw))
@@ -143,7 +166,7 @@ class BackgroundTraffic:
                     if backend is not None:
                         self.backends[key][(backend, outcome)] += 1
                 except NotSimulated as exc:  # this Deployment's traffic stops, loudly (summary, the log)
-                    raw = meta["annotations"][ANNOTATION]
+                    raw = (meta.get("annotations") or {}).get(ANNOTATION)
                     self.failed[(meta["namespace"], meta["name"], raw)] = str(exc)
                     print(f"background traffic of {meta['namespace']}/{meta['name']} stopped: {exc}", flush=True)
                     break
