@@ -258,3 +258,18 @@ def test_the_fault_checks_delay_and_abort_show_in_the_metrics_and_go_with_the_fa
     assert all(m["requests"] >= 20 for m in metrics.values())
     names = [g["name"] for g in delay["gates"] + abort["gates"]]
     assert "metric p50 during the delay" in names and "metric 5xx ratio after the removal" in names
+
+
+def test_a_bad_metric_gate_or_an_unreachable_prometheus_is_refused_before_any_traffic_moves(cluster, metrics_playbook):
+    pb = metrics_playbook
+    deploy_lab(cluster, pb)
+    mark = cluster.mark()
+    run_role(pb.kubeconfig, pb.workdir, "ambient.mesh.canary",
+             canary_variables(pb, canary_metrics=[{"metric": "request-success-rate", "min": 99, "max": 90}]),
+             fails="checks[0] (request-success-rate): min 99 is above max 90")
+    run_role(pb.kubeconfig, pb.workdir, "ambient.mesh.canary",
+             canary_variables(pb, canary_prometheus={"url": "http://127.0.0.1:9"}),
+             fails="cannot reach Prometheus at http://127.0.0.1:9")
+    run_role(pb.kubeconfig, pb.workdir, "ambient.mesh.canary", canary_variables(pb, canary_prometheus={}),
+             fails="canary_prometheus.url: the Prometheus URL the metric gates query")
+    assert cluster.writes(mark) == []  # no route, no per-version Service: traffic never moved
