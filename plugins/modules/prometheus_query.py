@@ -42,7 +42,7 @@ options:
     type: str
     required: true
   bearer_token:
-    description: A token sent as C(Authorization: Bearer) (managed Prometheus, an OAuth proxy).
+    description: "A token sent as C(Authorization: Bearer <token>) (managed Prometheus, an OAuth proxy)."
     type: str
   username:
     description: Basic auth user name.
@@ -170,7 +170,7 @@ seealso:
     description: The queries the built-ins follow (with C(reporter="destination")).
     link: https://docs.flagger.app/usage/metrics
 author:
-  - ambient.mesh maintainers
+  - ambient.mesh maintainers (@ambient-mesh)
 """
 
 EXAMPLES = r"""
@@ -272,7 +272,7 @@ metrics:
   returned: always
   type: list
   elements: dict
-values:
+measured:
   description: The value of each check by name.
   returned: always
   type: dict

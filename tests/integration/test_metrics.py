@@ -141,8 +141,8 @@ def test_prometheus_query_judges_success_rate_and_duration_and_says_when_traffic
                          {"metric": "request-duration", "max": 500, "min_requests": 100}],
                     workload="helloworld-v1", interval="30s", wait_for_traffic=60)
     assert healthy["passed"] and [c["verdict"] for c in healthy["checks"]] == ["pass", "pass"]
-    assert healthy["values"]["request-success-rate"] == 100.0
-    assert 0 < healthy["values"]["request-duration"] <= 5  # a few simulated milliseconds, in the 5 ms bucket
+    assert healthy["measured"]["request-success-rate"] == 100.0
+    assert 0 < healthy["measured"]["request-duration"] <= 5  # a few simulated milliseconds, in the 5 ms bucket
     assert healthy["requests"]["request-success-rate"] >= 100 and healthy["waited_for_traffic"] > 0
 
     failing = query(pb, [{"metric": "request-success-rate", "min": 99, "min_requests": 100}],
@@ -160,7 +160,7 @@ def test_prometheus_query_judges_success_rate_and_duration_and_says_when_traffic
                        "query": 'sum(rate(istio_requests_total{reporter="$reporter", destination_service_name="$service"}'
                                 '[$interval]))', "min": 5, "max": 15, "unit": "/s"}],
                  service="helloworld-v1", interval="20s")
-    assert 5 <= free["values"]["answered by v1 per second"] <= 15
+    assert 5 <= free["measured"]["answered by v1 per second"] <= 15
     send_traffic(cluster, None)
 
 

@@ -53,6 +53,6 @@ def run_checks(params, sleep=time.sleep, clock=time.monotonic):
         "passed": all(v["passed"] for v in verdicts),
         "waited_for_traffic": waited,
         "queries": api.queries,
-        "values": dict((v["name"], v["value"]) for v in verdicts),
+        "measured": dict((v["name"], v["value"]) for v in verdicts),
         "requests": dict((v["name"], clean(v["requests"]) if v["requests"] is not None else None) for v in verdicts),
     }

@@ -36,7 +36,8 @@ def test_the_labels_are_the_tags_the_stats_filter_pushes_for_a_waypoint_in_its_o
     source_part = peer[peer.index("case Reporter::ServerGateway: {"):peer.index("switch (config_->reporter()) {\n      case")]
     gateway_part = peer[peer.index("case Reporter::ServerGateway: {\n        std::optional"):peer.index("default:")]
     pushed = re.findall(r"tags_\.push_back\(\s*\{context_\.(\w+)_,", source_part + gateway_part)
-    log = ISTIO_STATS[ISTIO_STATS.index("  void log(const Formatter::Context&"):ISTIO_STATS.index("stream_.addCounter(context_.requests_total_")]
+    log_start = ISTIO_STATS.index("  void log(const Formatter::Context&")
+    log = ISTIO_STATS[log_start:ISTIO_STATS.index("stream_.addCounter(context_.requests_total_")]
     # grpc_response_status is pushed in both arms of `if (is_grpc_)`: once a request
     after = list(dict.fromkeys(t for t in re.findall(r"\{context_\.(\w+)_,", log) if t != "request_protocol"))
     flags = re.findall(r"\{context_\.(\w+)_,", _function("populateFlagsAndConnectionSecurity"))
