@@ -137,6 +137,9 @@ class BackgroundTraffic:
                 out.extend((dep, entry) for entry in parse(raw))
             except TrafficError as exc:
                 errors[key] = str(exc)
+        for key, message in errors.items():
+            if self.errors.get(key) != message:  # said once, where the cluster's log shows it
+                print(f"background traffic of {key[0]}/{key[1]} refused: {message}", flush=True)
         self.errors = errors
         # a changed or removed annotation is judged anew
         self.failed = {k: v for k, v in self.failed.items() if current.get(k[:2]) == k[2]}

@@ -236,3 +236,18 @@ def test_each_waypoint_pod_is_served_for_prometheus_with_the_labels_of_kubernete
         assert ("hello", waypoint["metadata"]["name"]) not in lab.dataplane.telemetry.proxies
     finally:
         cluster._call(exposition.close)
+
+
+def test_a_bad_annotation_sends_nothing_and_says_why_until_it_is_fixed(cluster, capsys):
+    lab = Lab(cluster)
+    declare(cluster, lab, '{"url": "http://helloworld.hello:5000/hello", "rps": 500}')
+    cluster._call(lab.dataplane.traffic.tick, 1.0)
+    summary = cluster._call(lab.dataplane.traffic.summary)
+    assert summary["sent"] == []
+    (error,) = summary["errors"]
+    assert "rps must be a number above 0 and at most 50, not 500" in error["message"]
+    assert "background traffic of test/curl refused: dataplane.test/traffic: rps must be" in capsys.readouterr().out
+    declare(cluster, lab, '{"url": "http://helloworld.hello:5000/hello", "rps": 5}')
+    cluster._call(lab.dataplane.traffic.tick, 1.0)
+    summary = cluster._call(lab.dataplane.traffic.summary)
+    assert summary["errors"] == [] and sum(summary["sent"][0]["outcomes"].values()) == 5
