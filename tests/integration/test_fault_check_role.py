@@ -47,6 +47,10 @@ def ready_pod(cluster, namespace, app, timeout=30):
 
 @pytest.fixture
 def lab(cluster, playbook):
+    return deploy_lab(cluster, playbook)
+
+
+def deploy_lab(cluster, playbook):
     """httpbin (namespace httpbin, with a bound waypoint) and the curl client (namespace test), as playbooks/lab.yml
     deploys them, from Istio's samples; the simulated data plane answers the probe's exec."""
     cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)

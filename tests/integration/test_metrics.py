@@ -217,26 +217,9 @@ def test_a_healthy_canary_is_promoted_with_every_steps_metrics_inside_their_thre
     send_traffic(cluster, None)
 
 
-def deploy_httpbin(cluster, playbook):
-    """httpbin with a bound waypoint and the curl client, as test_fault_check_role's lab."""
-    from builders import ambient_namespace
-    from conftest import GATEWAY_V151, ISTIO_CRDS, seed_istio
-    from test_fault_check_role import ready_pod, samples
-
-    cluster.load_crds(GATEWAY_V151, ISTIO_CRDS)
-    seed_istio(cluster)
-    for ns in ("httpbin", "test"):
-        cluster.put(ambient_namespace(ns))
-    for obj in samples("httpbin", "httpbin") + samples("curl", "test"):
-        cluster.put(obj)
-    playbook.run("ambient.mesh.waypoint", {"waypoints": [{"namespace": "httpbin", "enroll_namespace": True}],
-                                           "wait_timeout": 30})
-    ready_pod(cluster, "httpbin", "httpbin")
-    ready_pod(cluster, "test", "curl")
-
-
 def test_the_fault_checks_delay_and_abort_show_in_the_metrics_and_go_with_the_fault(cluster, metrics_playbook):
     from test_fault_check_role import ABORT, DELAY, HTTPBIN
+    from test_fault_check_role import deploy_lab as deploy_httpbin
 
     pb = metrics_playbook
     deploy_httpbin(cluster, pb)
