@@ -22,9 +22,8 @@ def _requests(api, check):
 def run_checks(params, sleep=time.sleep, clock=time.monotonic):
     checks = plan(params)
     api = PrometheusApi(params)
-    deadline = clock() + (params.get("wait_for_traffic") or 0)
-    waited = 0.0
     start = clock()
+    deadline = start + (params.get("wait_for_traffic") or 0)
     while True:
         counts = dict((c["name"], _requests(api, c)) for c in checks)
         short = [c for c in checks if c["min_requests"] and (counts[c["name"]] or 0) < c["min_requests"]]

@@ -56,12 +56,12 @@ def judge(check, series, requests):
         out["value"] = clean(series[0][1])
     else:
         out["value"] = [clean(v) for v in values]
-    if check["min_requests"] and (requests is None or math.isnan(requests) or requests < check["min_requests"]):
+    count = 0.0 if requests is None or math.isnan(requests) else requests  # NaN: no series, no request
+    if check["min_requests"] and count < check["min_requests"]:
         out.update(verdict="not enough traffic", passed=False, message=(
             "%s: not enough traffic - %s requests in the last %s, fewer than min_requests %d; the check was not "
             "judged (send traffic, wait longer, or lower min_requests)"
-            % (check["name"], _fmt(requests or 0.0) if requests is None or not math.isnan(requests) else "0",
-               check["interval"], check["min_requests"])))
+            % (check["name"], _fmt(count), check["interval"], check["min_requests"])))
         return out
     if not known:
         out.update(verdict="no data" if thresholds else "measured", passed=not thresholds, message=(
