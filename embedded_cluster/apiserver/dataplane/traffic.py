@@ -30,6 +30,7 @@ import random
 import time
 
 from . import dns
+from ..controllers import selector_matches
 from .cluster import labels, ready
 from .curl import split_url
 from .messages import ConnectionFailed, ConnectionReset, NotSimulated, Request
@@ -175,10 +176,10 @@ class BackgroundTraffic:
                     break
 
     def _pods(self, dep):
-        selector = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        ns = dep["metadata"]["namespace"]
-        return [p for p in self.dp.view.all("", "pods", ns)
-                if ready(p) and all(labels(p).get(k) == v for k, v in selector.items())]
+        """The Deployment's ready pods: its selector (matchLabels and matchExpressions) over the namespace's pods."""
+        selector = (dep.get("spec") or {}).get("selector")
+        return [p for p in self.dp.view.all("", "pods", dep["metadata"]["namespace"])
+                if ready(p) and selector_matches(selector, labels(p))]
 
     def send(self, pod, entry):
         """One request on a new connection: (its outcome - the status as text, or the transport error's name - and the
